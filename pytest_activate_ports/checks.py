@@ -1,0 +1,86 @@
+"""From a spec and a vantage role to the list of checks: one per (rule, host, port).
+
+A check is the unit that becomes a pytest item; a range rule is one check per
+host whose ports are the range's deterministic sample.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Mapping
+
+from .spec.model import FeatureValue, Host, PortRange, Rule, Spec
+
+
+@dataclass(frozen=True, eq=False)
+class Check:
+    """One test item's worth of work: a rule applied to a host on one port (or a range)."""
+
+    rule: Rule
+    host: Host
+    ports: tuple[int, ...]
+    label: str  # "443" or "8192-60000": the port part of the node id
+    skip_reason: str | None = None  # set when the rule's ``when`` is false
+
+    @property
+    def name(self) -> str:
+        """The item name: ``rule-id[host:port]``."""
+        return f"{self.rule.id}[{self.host.name}:{self.label}]"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The checks a spec yields from one vantage, with what was left out and why."""
+
+    checks: tuple[Check, ...]
+    other_roles: int  # rules that run from other vantages, not collected
+    without_hosts: tuple[str, ...]  # rule ids whose targets matched no host
+
+    @property
+    def not_applicable(self) -> int:
+        """Checks switched off by a ``when`` condition."""
+        return sum(1 for check in self.checks if check.skip_reason)
+
+
+def sample_ports(port_range: PortRange) -> tuple[int, ...]:
+    """Boundaries plus a reproducible spread of the range (``sample: None`` means all).
+
+    The seed is the range itself, so every run and every host probes the same
+    ports and results stay comparable across vantages and days.
+    """
+    everything = range(port_range.first, port_range.last + 1)
+    if port_range.sample is None or port_range.sample >= len(everything):
+        return tuple(everything)
+    inner = random.Random(str(port_range)).sample(range(port_range.first + 1, port_range.last), port_range.sample - 2)
+    return (port_range.first, *sorted(inner), port_range.last)
+
+
+def _not_applicable(rule: Rule, features: Mapping[str, FeatureValue]) -> str | None:
+    if rule.when is None or rule.when.holds(features):
+        return None
+    values = ", ".join(f"{name}={features[name]}" for name in sorted(rule.when.names()))
+    because = f": {rule.reason}" if rule.reason else ""
+    return f"not applicable: when '{rule.when.text}' is false ({values}){because}"
+
+
+def plan(spec: Spec, role: str | None) -> Plan:
+    """All checks ``spec`` asks of the vantage ``role`` (every vantage when None)."""
+    checks: list[Check] = []
+    other = 0
+    empty: list[str] = []
+    for rule in spec.rules:
+        if role is not None and role not in rule.sources:
+            other += 1
+            continue
+        if not rule.targets:
+            empty.append(rule.id)
+            continue
+        skip = _not_applicable(rule, spec.features)
+        for host_name in rule.targets:
+            host = spec.hosts[host_name]
+            if rule.port_range is not None:
+                checks.append(Check(rule, host, sample_ports(rule.port_range), str(rule.port_range), skip))
+            else:
+                checks.extend(Check(rule, host, (port,), str(port), skip) for port in rule.ports)
+    return Plan(tuple(checks), other, tuple(empty))

@@ -1,0 +1,92 @@
+"""pytest collectors and items: a spec file collects one :class:`PortCheckItem` per check."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from typing import TYPE_CHECKING, Iterator
+
+import pytest
+
+from .checks import Check
+from .engine import CheckOutcome
+from .spec import SpecError
+from .verdict import Outcome, Verdict, judge
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
+
+    from .engine import Engine
+    from .run import ActivateRun
+
+
+class CheckFailed(AssertionError):
+    """A port check did not hold; its message is the whole failure report."""
+
+
+class CheckError(Exception):
+    """A check could not be judged (probe crashed, host unresolvable where it must not be)."""
+
+
+class SpecFile(pytest.File):
+    """A spec given with ``--activate-spec`` (or matching ``activate_spec_glob``)."""
+
+    run: ActivateRun
+
+    def collect(self) -> Iterator[PortCheckItem]:
+        if self.path in self.run.errors:
+            raise self.run.errors[self.path]
+        for check in self.run.plans[self.path].checks:
+            item = PortCheckItem.from_parent(self, name=check.name, check=check)
+            if check.skip_reason:
+                item.add_marker(pytest.mark.skip(reason=check.skip_reason))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, SpecError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+
+class PortCheckItem(pytest.Item):
+    """One port of one host under one rule; reads its result from the engine."""
+
+    engine: Engine | None = None  # set for the session by the plugin before the run loop
+
+    def __init__(self, *, check: Check, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.check = check
+        self.outcome: CheckOutcome | None = None
+        self.verdict: Verdict | None = None
+        rule = check.rule
+        self.add_marker(f"activate_{rule.expect.value}")
+        self.add_marker(f"activate_{rule.probe.kind.replace('-', '_')}")
+
+    def setup(self) -> None:
+        engine = type(self).engine
+        if engine is None:
+            raise CheckError("the probe engine is not running (was the run loop replaced by another plugin?)")
+        try:
+            self.outcome = engine.outcome(self.check)
+        except concurrent.futures.CancelledError:
+            raise CheckError("probing was cancelled before this check completed") from None
+        self.verdict = judge(self.check, self.outcome)
+        if self.verdict.outcome is Outcome.ERROR:
+            raise CheckError(self.verdict.message)
+
+    def runtest(self) -> None:
+        assert self.verdict is not None
+        for warning in self.verdict.warnings:
+            self.add_report_section("call", "activate warning", warning)
+        if self.verdict.outcome is Outcome.SKIPPED:
+            pytest.skip(self.verdict.message)
+        if self.verdict.outcome is Outcome.FAILED:
+            raise CheckFailed(self.verdict.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
+        if isinstance(excinfo.value, (CheckFailed, CheckError)):
+            return f"{self.check.rule.expect.value} {self.check.rule.probe.kind}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[str, int, str]:
+        location = self.check.rule.location
+        return str(location.path), location.line - 1, self.name

@@ -1,0 +1,126 @@
+"""Command-line options and ini settings, parsed once into :class:`Settings`.
+
+The command line overrides ini; every bad value is a ``pytest.UsageError``
+with a sentence a user understands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import pytest
+
+from .engine import default_concurrency
+from .spec.model import FeatureValue
+
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_PER_HOST = 64
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the options say, validated."""
+
+    specs: tuple[Path, ...]
+    role: str | None
+    hosts: Mapping[str, str]
+    features: Mapping[str, FeatureValue]
+    timeout: float
+    concurrency: int
+    per_host: int
+    evidence: Path | None
+    spec_glob: str | None
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Register the ``--activate-*`` options and their ini twins."""
+    group = parser.getgroup("activate", "ACTIVATE network port acceptance")
+    group.addoption("--activate-spec", action="append", default=[], metavar="PATH",
+                    help="port spec (YAML) to turn into test items; repeatable")
+    group.addoption("--activate-role", metavar="ROLE", help="the vantage this run is on; only rules 'from' it run")
+    group.addoption("--activate-host", action="append", default=[], metavar="NAME=ADDR",
+                    help="override a host's address; repeatable")
+    group.addoption("--activate-feature", action="append", default=[], metavar="NAME[=VALUE]",
+                    help="override a feature toggle (NAME alone means true); repeatable")
+    group.addoption("--activate-timeout", metavar="SECONDS", help=f"per-probe timeout (default {DEFAULT_TIMEOUT:g})")
+    group.addoption("--activate-concurrency", metavar="N",
+                    help="probes in flight at once (default: sized to the file-descriptor limit)")
+    group.addoption("--activate-host-concurrency", metavar="N",
+                    help=f"probes in flight against one host (default {DEFAULT_PER_HOST})")
+    group.addoption("--activate-evidence", metavar="PATH", help="write the JSON evidence file")
+    parser.addini("activate_spec", "port spec(s) to collect", type="args", default=[])
+    parser.addini("activate_role", "vantage role of this run", default="")
+    parser.addini("activate_timeout", "per-probe timeout in seconds", default="")
+    parser.addini("activate_concurrency", "probes in flight at once", default="")
+    parser.addini("activate_host_concurrency", "probes in flight against one host", default="")
+    parser.addini("activate_evidence", "JSON evidence file to write", default="")
+    parser.addini("activate_spec_glob", "collect YAML files matching this glob as specs (off when empty)", default="")
+
+
+def _number(name: str, raw: str, kind: type[float] | type[int], low: float) -> float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{name} must be a {'number' if kind is float else 'whole number'}, not {raw!r}") from None
+    if value < low:
+        raise pytest.UsageError(f"{name} must be at least {low:g}, not {raw}")
+    return value
+
+
+def _pairs(name: str, values: list[str], need_value: bool) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not key or (need_value and (not sep or not value)):
+            raise pytest.UsageError(f"{name} expects NAME={'ADDR' if need_value else 'VALUE'}, got {raw!r}")
+        out[key] = value if sep else "true"
+    return out
+
+
+def feature_value(text: str) -> FeatureValue:
+    """A feature override as typed as YAML would type it: true/false, numbers, else text."""
+    lowered = text.lower()
+    if lowered in ("true", "yes", "on"):
+        return True
+    if lowered in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read(config: pytest.Config) -> Settings:
+    """Parse and validate the options of this run."""
+    def pick(option: str, ini: str) -> str:
+        value = config.getoption(option)
+        return str(value) if value not in (None, "") else str(config.getini(ini) or "")
+
+    root = config.rootpath
+    specs = [Path(p) for p in config.getoption("activate_spec")] or [root / p for p in config.getini("activate_spec")]
+    for spec in specs:
+        if not spec.is_file():
+            raise pytest.UsageError(f"--activate-spec: no such file: {spec}")
+    timeout_raw = pick("activate_timeout", "activate_timeout")
+    concurrency_raw = pick("activate_concurrency", "activate_concurrency")
+    per_host_raw = pick("activate_host_concurrency", "activate_host_concurrency")
+    timeout = _number("--activate-timeout", timeout_raw, float, 0.001) if timeout_raw else DEFAULT_TIMEOUT
+    concurrency = int(_number("--activate-concurrency", concurrency_raw, int, 1)) if concurrency_raw else default_concurrency()
+    per_host = int(_number("--activate-host-concurrency", per_host_raw, int, 1)) if per_host_raw else DEFAULT_PER_HOST
+    evidence = pick("activate_evidence", "activate_evidence")
+    features = {k: feature_value(v) for k, v in _pairs("--activate-feature", config.getoption("activate_feature"), False).items()}
+    return Settings(
+        specs=tuple(spec.resolve() for spec in specs),
+        role=pick("activate_role", "activate_role") or None,
+        hosts=_pairs("--activate-host", config.getoption("activate_host"), True),
+        features=features,
+        timeout=timeout,
+        concurrency=concurrency,
+        per_host=per_host,
+        evidence=Path(evidence) if evidence else None,
+        spec_glob=str(config.getini("activate_spec_glob")) or None,
+    )

@@ -1,0 +1,129 @@
+"""The pytest plugin: options, collection of specs, the probe engine around the run loop, fixtures."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Callable, Generator
+
+import pytest
+
+from . import options
+from .engine import CheckOutcome, Engine
+from .items import PortCheckItem, SpecFile
+from .probes import registry
+from .run import ActivateRun
+from .spec import Host, Spec
+from .spec.model import Expect
+
+RUN = pytest.StashKey[ActivateRun]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for expect in Expect:
+        config.addinivalue_line("markers", f"activate_{expect.value}: port checks that expect the port {expect.value}")
+    for kind, probe in registry.kinds().items():
+        config.addinivalue_line("markers", f"activate_{kind.replace('-', '_')}: port checks using the {kind} probe ({probe.summary})")
+    config.addinivalue_line("markers", "activate_hosts(role=None): parametrize the activate_host fixture over the spec's hosts (of a role)")
+    settings = options.read(config)
+    run = ActivateRun(settings)
+    config.stash[RUN] = run
+    if settings.specs and config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # `pytest --activate-spec x.yaml` means "run the spec", not "also every test under testpaths".
+        config.args[:] = [str(p) for p in settings.specs]
+    elif settings.specs:
+        config.args.extend(str(p) for p in settings.specs if str(p) not in config.args)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    run = session.config.stash[RUN]
+    for path in run.settings.specs:
+        run.load(path)
+    run.prepare()
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile | None:
+    run = parent.config.stash[RUN]
+    glob = run.settings.spec_glob
+    if file_path in run.settings.specs or (glob and file_path.suffix in (".yaml", ".yml") and fnmatch(file_path.name, glob)):
+        if file_path not in run.specs and file_path not in run.errors:
+            run.load(file_path)
+            run.prepare()
+        collector = SpecFile.from_parent(parent, path=file_path)
+        collector.run = run
+        return collector
+    return None
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    return config.stash[RUN].header()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    checks = [item.check for item in session.items if isinstance(item, PortCheckItem) and not item.check.skip_reason]
+    settings = session.config.stash[RUN].settings
+    if session.config.option.collectonly or not checks:
+        return (yield)
+    engine = Engine(checks, settings.timeout, settings.concurrency, settings.per_host)
+    PortCheckItem.engine = engine
+    engine.start()
+    try:
+        return (yield)
+    finally:
+        engine.close()
+        PortCheckItem.engine = None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("activate_hosts")
+    if marker is None or "activate_host" not in metafunc.fixturenames:
+        return
+    role = marker.kwargs.get("role", marker.args[0] if marker.args else None)
+    hosts = [h for spec in metafunc.config.stash[RUN].specs.values() for h in spec.hosts.values()
+             if role is None or role in h.roles]
+    metafunc.parametrize("activate_host", hosts, ids=[h.name for h in hosts])
+
+
+@pytest.fixture(scope="session")
+def activate_spec(pytestconfig: pytest.Config) -> Spec:
+    """The loaded spec of this run (the first one when several are given)."""
+    specs = pytestconfig.stash[RUN].specs
+    if not specs:
+        pytest.skip("no --activate-spec given")
+    return next(iter(specs.values()))
+
+
+@pytest.fixture(scope="session")
+def activate_role(pytestconfig: pytest.Config) -> str | None:
+    """The vantage role of this run."""
+    return pytestconfig.stash[RUN].role
+
+
+@pytest.fixture
+def activate_host(request: pytest.FixtureRequest) -> Host:
+    """One host of the spec; parametrize with ``@pytest.mark.activate_hosts(role=...)``."""
+    if not hasattr(request, "param"):
+        raise pytest.UsageError("activate_host needs @pytest.mark.activate_hosts(role=...) on the test")
+    host: Host = request.param
+    return host
+
+
+@pytest.fixture
+def activate_result(request: pytest.FixtureRequest) -> Callable[[str, str, int | None], CheckOutcome]:
+    """Look up the outcome of a port check of this session: ``activate_result(rule_id, host, port)``.
+
+    The check must be selected in this run; items are probed before any test runs.
+    """
+    def lookup(rule_id: str, host: str, port: int | None = None) -> CheckOutcome:
+        engine = PortCheckItem.engine
+        for item in request.session.items:
+            if isinstance(item, PortCheckItem) and item.check.rule.id == rule_id and item.check.host.name == host \
+                    and (port is None or port in item.check.ports) and engine is not None and not item.check.skip_reason:
+                return engine.outcome(item.check)
+        raise LookupError(f"no probed check {rule_id}[{host}:{port if port is not None else '*'}] in this run")
+    return lookup

@@ -1,0 +1,1 @@
+"""Protocol probes: one module per protocol, found through :mod:`.registry`."""

@@ -1,0 +1,96 @@
+"""HTTP/1.1 as pure functions over bytes, plus one bounded async read.
+
+Shared by every probe that speaks HTTP (``http``, ``https``, ``http-redirect``,
+``wss``, ``vault``, ``mtls``): requests are built and response heads parsed
+here, so the parsing is tested without sockets and hostile input is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Mapping
+
+from .base import MAX_READ
+
+
+class HttpError(ValueError):
+    """The peer's bytes are not an HTTP/1.x response."""
+
+
+@dataclass(frozen=True)
+class ResponseHead:
+    """Status line and headers of an HTTP/1.x response."""
+
+    version: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+
+    def header(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+def build_request(
+    host: str, path: str = "/", method: str = "GET", headers: Mapping[str, str] | None = None
+) -> bytes:
+    """An HTTP/1.1 request with ``Connection: close`` so servers end the exchange."""
+    if any(c in path for c in "\r\n ") or not path.startswith("/"):
+        raise ValueError(f"invalid request path {path!r}")
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "User-Agent: pytest-activate-ports"]
+    extra = dict(headers or {})
+    extra.setdefault("Connection", "close")
+    for name, value in extra.items():
+        if any(c in name + value for c in "\r\n"):
+            raise ValueError(f"invalid header {name!r}")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def host_header(name: str, port: int, default_port: int) -> str:
+    """The ``Host`` header value: IPv6 literals bracketed, default ports omitted."""
+    shown = f"[{name}]" if ":" in name else name
+    return shown if port == default_port else f"{shown}:{port}"
+
+
+def parse_response_head(data: bytes) -> ResponseHead:
+    """Parse a complete response head (everything before the blank line)."""
+    text = data.decode("latin-1")
+    lines = text.split("\r\n")
+    status_line = lines[0]
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdigit() and len(parts[1]) == 3):
+        raise HttpError(f"not an HTTP response: {status_line[:60]!r}")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpError(f"malformed header line {line[:60]!r}")
+        headers.append((name, value.strip()))
+    return ResponseHead(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else "", tuple(headers))
+
+
+async def read_response_head(reader: asyncio.StreamReader) -> ResponseHead:
+    """Read and parse one response head, never buffering more than ``MAX_READ``.
+
+    Raises :class:`HttpError` for non-HTTP bytes, an oversized head, or EOF
+    before the head is complete.
+    """
+    try:
+        raw = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise HttpError(f"response head larger than {MAX_READ} bytes") from exc
+    except asyncio.IncompleteReadError as exc:
+        if not exc.partial:
+            raise HttpError("connection closed before any response") from exc
+        # Fail on the first line if it is not HTTP at all, which is the more useful message.
+        parse_response_head(exc.partial.split(b"\r\n", 1)[0] + b"\r\n")
+        raise HttpError("connection closed in the middle of the response head") from exc
+    return parse_response_head(raw[:-4])

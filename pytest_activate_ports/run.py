@@ -1,0 +1,87 @@
+"""One pytest session's view of the specs: loaded, overridden, planned for the vantage."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from .checks import Plan, plan
+from .options import Settings
+from .spec import Spec, SpecError, load_spec
+from .suggest import did_you_mean, one_of
+
+
+class ActivateRun:
+    """Specs of this session and their plans; spec errors wait for collection to be reported."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.specs: dict[Path, Spec] = {}
+        self.errors: dict[Path, SpecError] = {}
+        self.plans: dict[Path, Plan] = {}
+        self.role: str | None = settings.role
+
+    def load(self, path: Path) -> None:
+        """Load one spec (recording a SpecError for its collector rather than raising)."""
+        try:
+            self.specs[path] = load_spec(path)
+        except SpecError as exc:
+            self.errors[path] = exc
+
+    def prepare(self) -> None:
+        """Apply ``--activate-host``/``--activate-feature``, settle the role, and plan every spec.
+
+        Raises:
+            pytest.UsageError: an override names nothing, or the role is missing or unknown.
+        """
+        self._override()
+        self._settle_role()
+        self.plans = {path: plan(spec, self.role) for path, spec in self.specs.items()}
+
+    def _override(self) -> None:
+        hosts = {name for spec in self.specs.values() for name in spec.hosts}
+        for name in self.settings.hosts:
+            if self.specs and name not in hosts:
+                raise pytest.UsageError(f"--activate-host: unknown host {name!r}{did_you_mean(name, hosts)}; {one_of(hosts)}")
+        features = {name for spec in self.specs.values() for name in spec.features}
+        for name in self.settings.features:
+            if self.specs and name not in features:
+                raise pytest.UsageError(f"--activate-feature: unknown feature {name!r}{did_you_mean(name, features)}; {one_of(features)}")
+        for path, spec in self.specs.items():
+            new_hosts = {name: dataclasses.replace(host, address=self.settings.hosts.get(name, host.address).strip("[]"))
+                         for name, host in spec.hosts.items()}
+            new_features = {**spec.features, **{k: v for k, v in self.settings.features.items() if k in spec.features}}
+            self.specs[path] = dataclasses.replace(spec, hosts=new_hosts, features=new_features)
+            # Rules hold host names, not Host objects, so nothing else needs rebuilding.
+
+    def _settle_role(self) -> None:
+        if not self.specs:
+            return
+        vantages = {v: None for spec in self.specs.values() for v in spec.vantages()}
+        known = {r for spec in self.specs.values() for r in spec.roles}
+        if self.role is None:
+            if len(vantages) > 1:
+                raise pytest.UsageError(
+                    f"the spec has rules from several vantages; choose one with --activate-role: {one_of(vantages)}")
+            self.role = next(iter(vantages), None)
+        elif self.role not in known:
+            raise pytest.UsageError(f"--activate-role: unknown role {self.role!r}{did_you_mean(self.role, known)}; "
+                                    f"roles with rules: {', '.join(vantages)}")
+
+    def header(self) -> str | None:
+        """The report line: spec, role, checks, not applicable."""
+        if not self.specs and not self.errors:
+            return None
+        names = ", ".join(str(p.name) for p in (*self.specs, *self.errors))
+        checks = sum(len(p.checks) - p.not_applicable for p in self.plans.values())
+        na = sum(p.not_applicable for p in self.plans.values())
+        other = sum(p.other_roles for p in self.plans.values())
+        line = f"activate: spec {names}, role {self.role or '-'}, {checks} checks, {na} not applicable"
+        if other:
+            line += f", {other} rules for other roles not collected"
+        empty = [rule for p in self.plans.values() for rule in p.without_hosts]
+        if empty:
+            line += f", {len(empty)} rules match no host ({', '.join(empty[:5])})"
+        return line

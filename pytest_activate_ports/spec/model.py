@@ -1,0 +1,127 @@
+"""The validated spec: frozen data the rest of the plugin can trust without re-checking."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Union
+
+if TYPE_CHECKING:
+    from ..probes.base import Probe
+    from .condition import Condition
+
+FeatureValue = Union[bool, int, float, str]
+
+
+class Expect(str, enum.Enum):
+    """What the rule demands of the port from this vantage."""
+
+    REQUIRED = "required"
+    OPTIONAL = "optional"
+    FORBIDDEN = "forbidden"
+
+
+class ClosedState(str, enum.Enum):
+    """How a forbidden port must be closed."""
+
+    ANY = "any"
+    FILTERED = "filtered"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written, for messages that point back into the spec."""
+
+    path: Path
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine (or load balancer) the spec checks."""
+
+    name: str
+    address: str
+    roles: tuple[str, ...]
+    port_map: Mapping[int, int] = field(default_factory=dict)  # spec port -> port actually dialled
+
+    def dial_port(self, port: int) -> int:
+        """The port to connect to for a rule's ``port`` (port-forwards, unprivileged emulation)."""
+        return self.port_map.get(port, port)
+
+
+@dataclass(frozen=True, repr=False)
+class TlsConfig:
+    """Trust anchors and the client identity for TLS probes (paths already resolved).
+
+    ``repr`` names the files only: key material is never read into this object.
+    """
+
+    ca: Path | None = None
+    server_ca: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    min_version: str | None = None
+    expiry_warn_days: int = 14
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in vars(self).items() if v is not None)
+        return f"TlsConfig({shown})"
+
+
+@dataclass(frozen=True)
+class PortRange:
+    """An inclusive port range and how many of its ports to sample."""
+
+    first: int
+    last: int
+    sample: int | None  # None: every port
+
+    def __str__(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One line of the port contract: from where, to what, which ports, what to expect."""
+
+    id: str
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]  # host names, roles already expanded
+    ports: tuple[int, ...]  # empty for a range rule
+    port_range: PortRange | None
+    expect: Expect
+    closed_state: ClosedState
+    probe: Probe
+    when: Condition | None
+    reason: str
+    location: Location
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A whole validated spec file."""
+
+    path: Path
+    name: str
+    sha256: str
+    hosts: Mapping[str, Host]
+    roles: Mapping[str, str]  # every known role -> description ("" when undocumented)
+    features: Mapping[str, FeatureValue]
+    tls: TlsConfig
+    rules: tuple[Rule, ...]
+    secrets: frozenset[str] = frozenset()  # expanded values to redact from any output
+
+    def vantages(self) -> tuple[str, ...]:
+        """Roles that some rule runs from, in first-use order."""
+        seen: dict[str, None] = {}
+        for rule in self.rules:
+            for source in rule.sources:
+                seen.setdefault(source, None)
+        return tuple(seen)

@@ -1,0 +1,216 @@
+"""Turn a located YAML tree into a :class:`Spec`, or fail at the first problem with its place."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Mapping
+
+from ..probes import registry
+from ..probes.base import Probe
+from ..probes.options import OptionError
+from ..suggest import did_you_mean, one_of
+from . import fields
+from .condition import Condition, ConditionError, parse
+from .model import ClosedState, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig
+from .nodes import Node
+
+TOP_KEYS = ("version", "name", "profile", "roles", "features", "hosts", "tls", "rules")
+HOST_KEYS = ("address", "roles", "port_map")
+TLS_KEYS = ("ca", "server_ca", "client_cert", "client_key", "min_version", "expiry_warn_days")
+RULE_KEYS = ("id", "from", "to", "port", "ports", "range", "sample", "expect", "state", "probe", "when", "reason")
+TLS_VERSIONS = ("TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3")
+BUILTIN_ROLES = {"internet": "anywhere outside the deployment's networks"}
+DEFAULT_SAMPLE = 16
+_RANGE = re.compile(r"\s*(\d+)\s*[-\u2013]\s*(\d+)\s*")
+
+
+def port(node: Node, what: str = "port") -> int:
+    """A TCP port number."""
+    return fields.integer(node, what, 1, 65535)
+
+
+def roles(node: Node | None) -> dict[str, str]:
+    """``roles:`` as a list of names or a mapping of name to description."""
+    if node is None:
+        return {}
+    if isinstance(node.value, dict):
+        return {fields.name(Node(key, child.path, child.key_line, child.key_col), "role"): fields.text(child, f"description of role {key!r}")
+                for key, child in node.value.items()}
+    return {role: "" for role, _ in fields.names(node, "roles")}
+
+
+def features(node: Node | None) -> dict[str, FeatureValue]:
+    """``features:`` name -> scalar value."""
+    out: dict[str, FeatureValue] = {}
+    for key, child in (fields.entries(node, "features") if node else {}).items():
+        fields.name(Node(key, child.path, child.key_line, child.key_col), "feature name")
+        if not isinstance(child.value, (bool, int, float, str)):
+            raise child.error(f"feature {key!r} must be true/false, a number or a string")
+        out[key] = child.value
+    return out
+
+
+def hosts(node: Node | None) -> dict[str, Host]:
+    """``hosts:`` name -> {address, roles, port_map}."""
+    out: dict[str, Host] = {}
+    for key, child in (fields.entries(node, "hosts") if node else {}).items():
+        fields.name(Node(key, child.path, child.key_line, child.key_col), "host name")
+        body = fields.mapping(child, f"host {key!r}", HOST_KEYS, required=("address",))
+        address = fields.text(body["address"], f"address of host {key!r}").strip()
+        if address.startswith("[") and address.endswith("]"):
+            address = address[1:-1]  # [::1] as in URLs
+        port_map: dict[int, int] = {}
+        for spec_port, dialled in (fields.entries(body["port_map"], "port_map") if "port_map" in body else {}).items():
+            key_node = Node(int(spec_port) if str(spec_port).isdigit() else spec_port, dialled.path, dialled.key_line, dialled.key_col)
+            port_map[port(key_node, "port_map key")] = port(dialled, "port_map value")
+        host_roles = tuple(r for r, _ in fields.names(body["roles"], f"roles of host {key!r}")) if "roles" in body else ()
+        out[key] = Host(key, address, host_roles, port_map)
+    return out
+
+
+def tls(node: Node | None, base: Path) -> TlsConfig:
+    """``tls:`` with paths resolved against the spec's folder and checked to exist."""
+    if node is None:
+        return TlsConfig()
+    body = fields.mapping(node, "tls", TLS_KEYS)
+    paths: dict[str, Path | None] = {}
+    for key in ("ca", "server_ca", "client_cert", "client_key"):
+        if key in body:
+            path = base / fields.text(body[key], f"tls.{key}")
+            if not path.is_file():
+                raise body[key].error(f"tls.{key}: no such file {path}")
+            paths[key] = path
+    if ("client_cert" in paths) != ("client_key" in paths):
+        raise node.error("tls.client_cert and tls.client_key must be given together")
+    min_version = None
+    if "min_version" in body:
+        min_version = fields.text(body["min_version"], "tls.min_version")
+        if min_version not in TLS_VERSIONS:
+            raise body["min_version"].error(f"tls.min_version must be {one_of(TLS_VERSIONS)}, not {min_version!r}")
+    warn = fields.integer(body["expiry_warn_days"], "tls.expiry_warn_days", 0, 3650) if "expiry_warn_days" in body else 14
+    return TlsConfig(paths.get("ca"), paths.get("server_ca"), paths.get("client_cert"), paths.get("client_key"), min_version, warn)
+
+
+class RuleBuilder:
+    """Validates rules against the spec's hosts, roles and features."""
+
+    def __init__(self, hosts: Mapping[str, Host], roles: Mapping[str, str], features: Mapping[str, FeatureValue], tls: TlsConfig) -> None:
+        self.hosts, self.roles, self.features, self.tls = hosts, roles, features, tls
+        self.seen: dict[str, Node] = {}
+
+    def build(self, node: Node) -> Rule:
+        body = fields.mapping(node, "rule", RULE_KEYS, required=("id", "from", "to", "expect"))
+        rule_id = fields.name(body["id"], "rule id")
+        if rule_id in self.seen:
+            first = self.seen[rule_id]
+            raise body["id"].error(f"duplicate rule id {rule_id!r} (first defined at line {first.line})")
+        self.seen[rule_id] = body["id"]
+        sources = tuple(self.role(n, item) for n, item in fields.names(body["from"], "from"))
+        targets = self.targets(body["to"])
+        expect_text = fields.text(body["expect"], "expect")
+        if expect_text not in Expect._value2member_map_:
+            raise body["expect"].error(f"expect must be {one_of(e.value for e in Expect)}, not {expect_text!r}{did_you_mean(expect_text, [e.value for e in Expect])}")
+        expect = Expect(expect_text)
+        ports, port_range = self.ports(node, body)
+        closed = ClosedState.ANY
+        if "state" in body:
+            if expect is not Expect.FORBIDDEN:
+                raise body["state"].error("'state' only applies to expect: forbidden")
+            state = fields.text(body["state"], "state")
+            if state not in ClosedState._value2member_map_:
+                raise body["state"].error(f"state must be {one_of(s.value for s in ClosedState)}, not {state!r}")
+            closed = ClosedState(state)
+        probe_node = body.get("probe")
+        if probe_node is not None and expect is Expect.FORBIDDEN:
+            raise probe_node.error("a forbidden rule only checks that the port is closed; remove 'probe'")
+        probe = self.probe(probe_node)
+        if port_range is not None and probe.kind != "tcp":
+            raise (probe_node or node).error("a range rule checks the firewall path only; its probe must be tcp")
+        when = self.condition(body["when"]) if "when" in body else None
+        reason = fields.text(body["reason"], "reason") if "reason" in body else ""
+        return Rule(rule_id, sources, targets, ports, port_range, expect, closed, probe, when, reason.strip(),
+                    Location(node.path, node.line, node.col))
+
+    def role(self, role: str, node: Node) -> str:
+        if role not in self.roles:
+            raise node.error(f"unknown role {role!r}{did_you_mean(role, self.roles)}; {one_of(self.roles)}")
+        return role
+
+    def targets(self, node: Node) -> tuple[str, ...]:
+        out: dict[str, None] = {}
+        for target, item in fields.names(node, "to"):
+            if target in self.hosts:
+                out.setdefault(target, None)
+            elif target in self.roles:
+                out.update((h.name, None) for h in self.hosts.values() if target in h.roles)
+            else:
+                choices = [*self.hosts, *self.roles]
+                raise item.error(f"'to' names no host or role: {target!r}{did_you_mean(target, choices)}")
+        return tuple(out)
+
+    def ports(self, node: Node, body: dict[str, Node]) -> tuple[tuple[int, ...], PortRange | None]:
+        given = [k for k in ("port", "ports", "range") if k in body]
+        if len(given) != 1:
+            raise node.error("a rule needs exactly one of 'port', 'ports' or 'range'" + (f" (found {', '.join(given)})" if given else ""))
+        if "sample" in body and "range" not in body:
+            raise body["sample"].error("'sample' only applies to a 'range' rule")
+        if "port" in body:
+            return (port(body["port"]),), None
+        if "ports" in body:
+            items = fields.sequence(body["ports"], "ports")
+            if not items:
+                raise body["ports"].error("ports must not be empty")
+            values = [port(item) for item in items]
+            for item, value in zip(items, values):
+                if values.count(value) > 1:
+                    raise item.error(f"port {value} is listed twice")
+            return tuple(values), None
+        spec = body["range"]
+        match = _RANGE.fullmatch(str(spec.value)) if isinstance(spec.value, str) else None
+        if not match:
+            raise spec.error(f"range must look like 8192-60000, not {spec.value!r}")
+        first, last = int(match.group(1)), int(match.group(2))
+        if not (1 <= first < last <= 65535):
+            raise spec.error(f"range {first}-{last} must satisfy 1 <= first < last <= 65535")
+        sample: int | None = DEFAULT_SAMPLE
+        if "sample" in body:
+            sample = None if body["sample"].value == "all" else fields.integer(body["sample"], "sample (or 'all')", 2, 65535)
+        return (), PortRange(first, last, sample)
+
+    def probe(self, node: Node | None) -> Probe:
+        if node is None:
+            return registry.build("tcp", {}, self.tls)
+        if isinstance(node.value, str):
+            kind, options, where = node.value, {}, {"kind": node}
+        else:
+            where = dict(fields.entries(node, "probe"))
+            if "kind" not in where:
+                raise node.error(f"probe needs a 'kind': {one_of(registry.kinds())}")
+            kind = fields.text(where["kind"], "probe kind")
+            options = {k: _plain(v) for k, v in where.items() if k != "kind"}
+        try:
+            return registry.build(kind, options, self.tls)
+        except OptionError as exc:
+            target = where.get(exc.key or "kind", node)
+            raise target.error(exc.message, at_key=exc.key not in (None, "kind")) from None
+
+    def condition(self, node: Node) -> Condition:
+        text = str(node.value) if isinstance(node.value, (str, bool)) else fields.text(node, "when")
+        try:
+            condition = parse(text)
+        except ConditionError as exc:
+            raise node.error(str(exc)) from None
+        for feature in condition.names():
+            if feature not in self.features:
+                raise node.error(f"unknown feature {feature!r} in 'when'{did_you_mean(feature, self.features)}; declare it under features:")
+        return condition
+
+
+def _plain(node: Node) -> object:
+    """Located value -> plain Python value, for probe options."""
+    if isinstance(node.value, dict):
+        return {k: _plain(v) for k, v in node.value.items()}
+    if isinstance(node.value, list):
+        return [_plain(v) for v in node.value]
+    return node.value
