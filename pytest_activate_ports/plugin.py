@@ -17,6 +17,8 @@ from .spec import Host, Spec
 from .spec.model import Expect
 
 RUN = pytest.StashKey[ActivateRun]()
+# Evidence lives in its own module of hooks so output formats never touch collection or the engine.
+pytest_plugins = ["pytest_activate_ports.evidence.hooks"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
