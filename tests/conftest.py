@@ -6,10 +6,14 @@ committed. Area-specific servers live in each folder's own conftest.py.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 import trustme
+
+from .servers import FilteredPort, Listener, RefusedPort
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +34,44 @@ def ca_pem(ca: trustme.CA, tmp_path: Path) -> Path:
     path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return path
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    """An open loopback port that counts accepted connections."""
+    with Listener() as server:
+        yield server
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that answers with RST."""
+    port = RefusedPort()
+    yield port.port
+    port.close()
+
+
+@pytest.fixture
+def filtered_port() -> Iterator[int]:
+    """A loopback port that never answers (full accept queue)."""
+    port = FilteredPort()
+    yield port.port
+    port.close()
+
+
+@pytest.fixture
+def write_spec(pytester: pytest.Pytester) -> Callable[[str], Path]:
+    """Write a spec (dedented YAML) into the pytester folder and return its path."""
+    def write(text: str, name: str = "spec.yaml") -> Path:
+        path = pytester.path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+    return write
+
+
+@pytest.fixture(autouse=True)
+def _pytester_ini(request: pytest.FixtureRequest) -> None:
+    """Give every pytester run an ini, so plugins (pytest-asyncio) start without config warnings."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
