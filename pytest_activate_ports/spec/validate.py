@@ -161,10 +161,12 @@ class RuleBuilder:
             items = fields.sequence(body["ports"], "ports")
             if not items:
                 raise body["ports"].error("ports must not be empty")
-            values = [port(item) for item in items]
-            for item, value in zip(items, values):
-                if values.count(value) > 1:
+            values: dict[int, None] = {}
+            for item in items:
+                value = port(item)
+                if value in values:
                     raise item.error(f"port {value} is listed twice")
+                values[value] = None
             return tuple(values), None
         spec = body["range"]
         match = _RANGE.fullmatch(str(spec.value)) if isinstance(spec.value, str) else None
