@@ -88,6 +88,8 @@ class Engine:
     def _run(self) -> None:
         try:
             asyncio.run(self._probe_all())
+        except asyncio.CancelledError:
+            pass  # close() cancelled the run: the normal way to stop early
         finally:
             # Interrupted or crashed: waiting items must wake up, never hang.
             self._ready.set()

@@ -1,0 +1,118 @@
+"""The engine: everything in flight at once, bounded per host, and clean on cancel.
+
+Concurrency is observed in the kernel (connections in SYN-SENT towards a
+dropping port, read from /proc/net/tcp), never inferred from timings.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_activate_ports.checks import plan
+from pytest_activate_ports.engine import Engine
+from pytest_activate_ports.spec import load_spec
+
+SYN_SENT = "02"
+
+
+def syn_sent_to(port: int) -> int:
+    """Connections currently in SYN-SENT towards 127.0.0.1:port (including the FilteredPort's own fillers)."""
+    remote = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return sum(1 for line in table.readlines()[1:] if line.split()[2] == remote and line.split()[3] == SYN_SENT)
+
+
+def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list:  # type: ignore[type-arg]
+    host_lines = "".join(f"  h{i}: {{address: 127.0.0.1, roles: [target]}}\n" for i in range(hosts))
+    rule_lines = "".join(f"  - {{id: r{i}, from: internet, to: target, port: {port}, expect: required}}\n" for i in range(rules))
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"version: 1\nhosts:\n{host_lines}rules:\n{rule_lines}")
+    return list(plan(load_spec(path), "internet").checks)
+
+
+def peak_while_running(engine: Engine, port: int, expected: int) -> int:
+    """Sample the kernel until ``expected`` SYN-SENT sockets are seen or every probe ended."""
+    peak = 0
+    baseline = syn_sent_to(port)
+    engine.start()
+    try:
+        for check in engine.checks:
+            while not engine._futures[id(check)].done():
+                peak = max(peak, syn_sent_to(port) - baseline)
+                if peak >= expected:
+                    return peak
+                time.sleep(0.01)
+        return peak
+    finally:
+        engine.close()
+
+
+def test_engine_probes_every_check_at_once(tmp_path: Path, filtered_port: int) -> None:
+    """300 dropped ports on 300 hosts are all in flight together: they cost one timeout, not 300."""
+    engine = Engine(checks_for(tmp_path, 300, 1, filtered_port), timeout=3, concurrency=1000, per_host=8)
+    assert peak_while_running(engine, filtered_port, 300) == 300
+
+
+def test_engine_limits_probes_per_host(tmp_path: Path, filtered_port: int) -> None:
+    engine = Engine(checks_for(tmp_path, 1, 40, filtered_port), timeout=0.5, concurrency=1000, per_host=8)
+    assert peak_while_running(engine, filtered_port, 9) == 8
+
+
+def test_engine_limits_probes_globally(tmp_path: Path, filtered_port: int) -> None:
+    engine = Engine(checks_for(tmp_path, 40, 1, filtered_port), timeout=0.5, concurrency=5, per_host=8)
+    assert peak_while_running(engine, filtered_port, 6) == 5
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_engine_close_mid_flight_leaves_no_thread_or_socket(tmp_path: Path, filtered_port: int) -> None:
+    checks = checks_for(tmp_path, 50, 1, filtered_port)
+    before = open_descriptors()
+    baseline = syn_sent_to(filtered_port)
+    engine = Engine(checks, timeout=60, concurrency=100, per_host=8)
+    engine.start()
+    while syn_sent_to(filtered_port) - baseline < 50:
+        time.sleep(0.01)
+    engine.close()
+    assert [t.name for t in threading.enumerate() if t.name.startswith(("activate-probes", "asyncio_"))] == []
+    assert open_descriptors() == before
+    assert syn_sent_to(filtered_port) == baseline
+    with pytest.raises(Exception, match="Cancelled|^$"):
+        engine.outcome(checks[0])
+
+
+def test_plugin_ctrl_c_stops_quickly_without_traceback(tmp_path: Path, filtered_port: int) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(textwrap.dedent(f"""
+        version: 1
+        hosts: {{lb: {{address: 127.0.0.1, roles: [lb]}}}}
+        rules:
+          - {{id: slow, from: internet, to: lb, port: {filtered_port}, expect: required}}
+    """))
+    baseline = syn_sent_to(filtered_port)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--activate-spec", str(spec), "--activate-timeout", "60",
+         "-o", "asyncio_default_fixture_loop_scope=function"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        while syn_sent_to(filtered_port) == baseline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED
+    assert "KeyboardInterrupt" in output
+    assert "Traceback" not in output
+    assert "pytest_activate_ports" not in output  # no frames of ours in the interrupt report
