@@ -240,4 +240,6 @@ def _sockname(sock: socket.socket) -> str | None:
         name = sock.getsockname()
     except OSError:
         return None
-    return None if name[1] == 0 else f"{name[0]}:{name[1]}"
+    if name[1] == 0:
+        return None
+    return f"[{name[0]}]:{name[1]}" if ":" in str(name[0]) else f"{name[0]}:{name[1]}"
