@@ -94,3 +94,80 @@ async def read_response_head(reader: asyncio.StreamReader) -> ResponseHead:
         parse_response_head(exc.partial.split(b"\r\n", 1)[0] + b"\r\n")
         raise HttpError("connection closed in the middle of the response head") from exc
     return parse_response_head(raw[:-4])
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> ResponseHead:
+    """Send one request and read the head of its response (see :func:`read_response_head`)."""
+    writer.write(request)
+    await writer.drain()
+    return await read_response_head(reader)
+
+
+def describe(head: ResponseHead) -> str:
+    """A response as evidence shows it: ``HTTP/1.1 301 Moved Permanently (server nginx/1.22.1)``."""
+    server = head.header("Server")
+    shown = f"{head.version} {head.status} {head.reason}".rstrip()
+    return f"{shown} (server {server[:60]})" if server else shown
+
+
+def decode_chunked(data: bytes) -> bytes | None:
+    """The payload of a complete chunked body, or None while more bytes are needed.
+
+    Trailers after the last chunk are skipped. Raises :class:`HttpError` on
+    malformed framing, so garbage is reported instead of waited for.
+    """
+    payload = bytearray()
+    pos = 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        size_text = data[pos:end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HttpError(f"malformed chunk size {size_text[:20]!r}") from None
+        if size < 0:
+            raise HttpError(f"malformed chunk size {size_text[:20]!r}")
+        pos = end + 2
+        if size == 0:
+            return bytes(payload) if data.find(b"\r\n\r\n", pos - 2) >= 0 else None
+        if len(data) < pos + size + 2:
+            return None
+        if data[pos + size : pos + size + 2] != b"\r\n":
+            raise HttpError("chunk not terminated by CRLF")
+        payload += data[pos : pos + size]
+        pos += size + 2
+
+
+async def read_body(reader: asyncio.StreamReader, head: ResponseHead, limit: int = MAX_READ) -> bytes:
+    """Read the body that follows ``head``, framed by Content-Length, chunking or EOF.
+
+    Never buffers more than ``limit`` bytes: a larger body raises
+    :class:`HttpError` rather than being read. EOF framing is only safe because
+    every request built here says ``Connection: close``.
+    """
+    length = head.header("Content-Length")
+    if length is not None:
+        if not length.isdigit():
+            raise HttpError(f"malformed Content-Length {length[:20]!r}")
+        if int(length) > limit:
+            raise HttpError(f"body of {length} bytes is larger than {limit}")
+        try:
+            return await reader.readexactly(int(length))
+        except asyncio.IncompleteReadError as exc:
+            raise HttpError(f"connection closed after {len(exc.partial)} of {length} body bytes") from exc
+    chunked = "chunked" in (head.header("Transfer-Encoding") or "").lower()
+    data = b""
+    while len(data) <= limit:
+        if chunked:
+            body = decode_chunked(data)
+            if body is not None:
+                return body
+        more = await reader.read(min(4096, limit + 1 - len(data)))
+        if not more:
+            if chunked:
+                raise HttpError("connection closed in the middle of a chunked body")
+            return data
+        data += more
+    raise HttpError(f"body larger than {limit} bytes")

@@ -1,0 +1,60 @@
+"""``http``: the port answers plain HTTP/1.x (internal APIs, the IDE, RabbitMQ management).
+
+Any status proves an HTTP server is listening, which is all the port guide
+promises for these services; ``status`` narrows that when a deployment knows
+what its health path returns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, AbstractSet
+
+from .base import Connection, Probe, ProtocolResult
+from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
+from .options import OptionError, ProbeOptions
+from .registry import register
+
+if TYPE_CHECKING:
+    from ..spec.model import TlsConfig
+
+
+def judge_status(head: ResponseHead, path: str, expected: AbstractSet[int]) -> ProtocolResult:
+    """Pass on any HTTP response, or only on ``expected`` statuses when given."""
+    seen = describe(head)
+    facts = {"status": str(head.status), "server": head.header("Server") or ""}
+    if expected and head.status not in expected:
+        wanted = "/".join(str(code) for code in sorted(expected))
+        return ProtocolResult(False, f"GET {path} answered {seen}, expected status {wanted}", facts=facts)
+    return ProtocolResult(True, f"GET {path} answered {seen}", facts=facts)
+
+
+@register
+class HttpProbe(Probe):
+    """Sends ``GET path`` and passes on an HTTP response (of an expected status, if given)."""
+
+    kind = "http"
+    summary = "answers an HTTP/1.x request (optionally with an expected status)"
+
+    def __init__(self, path: str = "/", statuses: AbstractSet[int] = frozenset()) -> None:
+        self.path = path
+        self.statuses = frozenset(statuses)
+
+    @classmethod
+    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpProbe:
+        return cls(request_path(options), options.integers("status", frozenset()))
+
+    async def check(self, conn: Connection) -> ProtocolResult:
+        host = host_header(conn.target.name, conn.target.spec_port, 80)
+        try:
+            head = await exchange(conn.reader, conn.writer, build_request(host, self.path))
+        except HttpError as exc:
+            return ProtocolResult(False, f"GET {self.path}: {exc}")
+        return judge_status(head, self.path, self.statuses)
+
+
+def request_path(options: ProbeOptions, key: str = "path", default: str = "/") -> str:
+    """A request path option, validated when the spec is loaded rather than on the wire."""
+    path = options.text(key, default) or default
+    if not path.startswith("/") or any(c in path for c in "\r\n "):
+        raise OptionError(key, f"probe {options.kind}: {key!r} must be a path starting with '/', not {path!r}")
+    return path

@@ -1,0 +1,154 @@
+"""``smtp-starttls``: the mail relay on 587 greets, offers STARTTLS, and upgrades (RFC 5321, RFC 3207).
+
+The platform sends invitations and billing alerts through it; a relay that
+stopped offering STARTTLS (or presents a certificate the platform will not
+trust) fails silently at the first email. Reply parsing is pure; the async
+part only exchanges lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from .base import Connection, Probe, ProtocolResult
+from .registry import register
+from .tlsctx import client_context, handshake_facts
+
+if TYPE_CHECKING:
+    from ..spec.model import TlsConfig
+    from .options import ProbeOptions
+
+MAX_LINES = 64
+
+
+class SmtpError(ValueError):
+    """The peer's bytes are not SMTP replies."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One (possibly multi-line) SMTP reply."""
+
+    code: int
+    lines: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.lines[0]}".rstrip()[:100]
+
+
+def parse_reply(lines: Sequence[bytes]) -> Reply | None:
+    """The reply the ``lines`` received so far form, or None while the last one is a continuation (``250-``)."""
+    code: int | None = None
+    texts: list[str] = []
+    for raw in lines:
+        line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
+        if len(line) < 3 or not line[:3].isdigit() or line[0] not in "2345" or line[3:4] not in ("", " ", "-"):
+            raise SmtpError(f"not an SMTP reply: {line[:60]!r}")
+        if code is not None and int(line[:3]) != code:
+            raise SmtpError(f"reply lines with different codes ({code} then {line[:3]})")
+        code = int(line[:3])
+        texts.append(line[4:])
+        if line[3:4] != "-":
+            return Reply(code, tuple(texts))
+    return None
+
+
+def extensions(ehlo: Reply) -> frozenset[str]:
+    """The extension keywords an EHLO reply lists (its first line is the server's name)."""
+    return frozenset(line.split(" ", 1)[0].upper() for line in ehlo.lines[1:] if line)
+
+
+def address_literal(sockname: object) -> str:
+    """Our own address as an EHLO argument (RFC 5321 section 4.1.3): ``[192.0.2.1]`` or ``[IPv6:::1]``."""
+    host = sockname[0] if isinstance(sockname, tuple) and sockname else "127.0.0.1"
+    address = ipaddress.ip_address(str(host).split("%", 1)[0])
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
+
+
+async def read_reply(reader: asyncio.StreamReader) -> Reply:
+    """Read one complete reply, line by line, never more than ``MAX_LINES`` lines of bounded length."""
+    lines: list[bytes] = []
+    while len(lines) < MAX_LINES:
+        try:
+            lines.append(await reader.readuntil(b"\n"))
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial and not lines:
+                raise SmtpError("connection closed without a reply") from exc
+            if exc.partial:
+                parse_reply([*lines, exc.partial])  # a non-SMTP banner is the more useful message
+            raise SmtpError("connection closed in the middle of a reply") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise SmtpError("reply line longer than the read limit") from exc
+        reply = parse_reply(lines)
+        if reply is not None:
+            return reply
+    raise SmtpError(f"reply longer than {MAX_LINES} lines")
+
+
+async def command(conn: Connection, line: str) -> Reply:
+    """Send one command line and read its reply."""
+    conn.writer.write(line.encode("ascii") + b"\r\n")
+    await conn.writer.drain()
+    return await read_reply(conn.reader)
+
+
+@register
+class SmtpStarttlsProbe(Probe):
+    """Passes on a 220 greeting, STARTTLS in the EHLO reply, and a completed TLS upgrade.
+
+    The server certificate is verified against the spec's ``tls.ca`` (the
+    system store when unset) unless ``verify: false``. A second EHLO inside TLS
+    proves the session carries SMTP: under TLS 1.3 a rejected handshake can
+    surface only on the first read.
+    """
+
+    kind = "smtp-starttls"
+    summary = "SMTP 220 greeting, EHLO offers STARTTLS, and the STARTTLS upgrade handshake succeeds"
+
+    def __init__(self, ca: Path | None = None, verify: bool = True) -> None:
+        self.ca = ca
+        self.verify = verify
+
+    @classmethod
+    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> SmtpStarttlsProbe:
+        return cls(tls.ca, options.flag("verify", True))
+
+    async def check(self, conn: Connection) -> ProtocolResult:
+        try:
+            return await self._converse(conn)
+        except SmtpError as exc:
+            return ProtocolResult(False, str(exc))
+
+    async def _converse(self, conn: Connection) -> ProtocolResult:
+        greeting = await read_reply(conn.reader)
+        facts = {"greeting": str(greeting)}
+        if greeting.code != 220:
+            return ProtocolResult(False, f"greeting '{greeting}': the server does not offer service", facts=facts)
+        hello = f"EHLO {address_literal(conn.writer.get_extra_info('sockname'))}"
+        ehlo = await command(conn, hello)
+        offered = extensions(ehlo)
+        facts["extensions"] = " ".join(sorted(offered))
+        if ehlo.code != 250 or "STARTTLS" not in offered:
+            shown = f"'{ehlo}'" if ehlo.code != 250 else f"only {facts['extensions'] or 'no extensions'}"
+            return ProtocolResult(False, f"greeting '{greeting}' but EHLO offers no STARTTLS ({shown})", facts=facts)
+        starttls = await command(conn, "STARTTLS")
+        if starttls.code != 220:
+            return ProtocolResult(False, f"EHLO offers STARTTLS but STARTTLS answered '{starttls}'", facts=facts)
+        try:
+            await conn.start_tls(client_context(self.ca, verify=self.verify))
+        except ssl.SSLError as exc:
+            return ProtocolResult(False, f"STARTTLS accepted but the TLS handshake failed: {exc}", facts=facts)
+        facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
+        inside = await command(conn, hello)
+        if inside.code != 250:
+            return ProtocolResult(False, f"TLS established but EHLO inside it answered '{inside}'", facts=facts)
+        conn.writer.write(b"QUIT\r\n")
+        trust = "certificate not verified (verify: false)" if not self.verify else (
+            f"verified against {self.ca.name}" if self.ca else "verified against the system trust store")
+        version = facts.get("tls_version", "TLS")
+        return ProtocolResult(True, f"greeting '{greeting}'; STARTTLS upgraded to {version}, {trust}", facts=facts)

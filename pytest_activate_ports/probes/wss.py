@@ -1,0 +1,143 @@
+"""``wss``: the agent tunnel endpoint accepts a WebSocket upgrade (RFC 6455) over TLS.
+
+Compute-cluster agents reach the control plane only through
+``wss://<platform-host>/ws/ssh/tunnel``; an HTTPS port that serves the UI but
+whose proxy drops the ``Upgrade`` header breaks every agent while every
+browser check stays green. The probe completes the opening handshake and
+verifies ``Sec-WebSocket-Accept``, which only a real WebSocket endpoint can
+compute from our random key: an echoing or caching proxy cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from .base import Connection, Probe, ProtocolResult
+from .http import request_path
+from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
+from .options import OptionError, ProbeOptions
+from .registry import register
+from .tlsctx import client_context, handshake_facts
+
+if TYPE_CHECKING:
+    from ..spec.model import TlsConfig
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+TUNNEL_PATH = "/ws/ssh/tunnel"
+TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 section 5.6.2)
+HANDSHAKE_HEADERS = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version"})
+
+
+def new_key() -> str:
+    """A fresh ``Sec-WebSocket-Key``: 16 random bytes, base64 (RFC 6455 section 4.1)."""
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def accept_for(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` a server must answer to ``key``."""
+    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()  # noqa: S324 - mandated by RFC 6455
+    return base64.b64encode(digest).decode("ascii")
+
+
+def upgrade_request(host: str, path: str, key: str, headers: Mapping[str, str] | None = None) -> bytes:
+    """An HTTP/1.1 opening handshake for ``path`` with ``key`` and any extra headers."""
+    handshake = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}
+    return build_request(host, path, headers={**handshake, **(headers or {})})
+
+
+def _tokens(value: str | None) -> set[str]:
+    return {token.strip().lower() for token in (value or "").split(",")}
+
+
+def judge_upgrade(head: ResponseHead, path: str, key: str, auth_required_passes: bool) -> ProtocolResult:
+    """Judge the server's answer to an opening handshake sent with ``key``."""
+    seen = describe(head)
+    facts = {"status": str(head.status), "server": head.header("Server") or ""}
+    if head.status == 101:
+        problems = []
+        if "websocket" not in _tokens(head.header("Upgrade")):
+            problems.append("no 'Upgrade: websocket'")
+        if "upgrade" not in _tokens(head.header("Connection")):
+            problems.append("no 'Connection: Upgrade'")
+        if head.header("Sec-WebSocket-Accept") != accept_for(key):
+            problems.append("a wrong or missing Sec-WebSocket-Accept")
+        if problems:
+            return ProtocolResult(False, f"upgrade of {path} answered {seen} with {', '.join(problems)}", facts=facts)
+        return ProtocolResult(True, f"upgrade of {path} answered {seen} with a valid Sec-WebSocket-Accept", facts=facts)
+    if head.status in (401, 403):
+        verdict = "accepted" if auth_required_passes else "not accepted (accept_auth_required: false)"
+        message = f"endpoint {path} present, authentication required ({seen}); {verdict}"
+        return ProtocolResult(auth_required_passes, message, facts=facts)
+    hint = ": no WebSocket endpoint there" if head.status == 404 else ", expected 101 Switching Protocols"
+    return ProtocolResult(False, f"upgrade of {path} answered {seen}{hint}", facts=facts)
+
+
+def close_frame() -> bytes:
+    """A masked Close frame with status 1000, so the server sees a clean goodbye."""
+    mask = os.urandom(4)
+    payload = (1000).to_bytes(2, "big")
+    return bytes([0x88, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+@register
+class WssProbe(Probe):
+    """Passes on ``101`` with a correct ``Sec-WebSocket-Accept`` after a verified TLS handshake.
+
+    ``401``/``403`` mean "endpoint present, authentication required": they pass
+    when the probe sent no ``headers`` (an anonymous upgrade must be refused by
+    a healthy tunnel), and fail when it sent credentials, unless
+    ``accept_auth_required`` says otherwise. Header values may be secrets and
+    never appear in the result.
+    """
+
+    kind = "wss"
+    summary = "WebSocket upgrade (RFC 6455) over TLS answered 101 with a valid accept key, or 401/403"
+
+    def __init__(
+        self,
+        path: str = TUNNEL_PATH,
+        headers: Mapping[str, str] | None = None,
+        accept_auth_required: bool | None = None,
+        ca: Path | None = None,
+        tls: bool = True,
+    ) -> None:
+        self.path = path
+        self.headers = dict(headers or {})
+        self.accept_auth_required = not self.headers if accept_auth_required is None else accept_auth_required
+        self.ca = ca
+        self.tls = tls
+
+    @classmethod
+    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> WssProbe:
+        headers = options.text_map("headers")
+        for name, value in headers.items():
+            if name.lower() in HANDSHAKE_HEADERS or not TOKEN.fullmatch(name) or any(c in value for c in "\r\n\0"):
+                # Name the header only: its value may be a secret.
+                raise OptionError("headers", f"probe wss: header {name!r} cannot be sent (reserved name or malformed)")
+        auth = options.flag("accept_auth_required", not headers)
+        return cls(request_path(options, "path", TUNNEL_PATH), headers, auth, tls.ca, options.flag("tls", True))
+
+    async def check(self, conn: Connection) -> ProtocolResult:
+        facts: dict[str, str] = {}
+        if self.tls:
+            try:
+                await conn.start_tls(client_context(self.ca))
+            except ssl.SSLError as exc:
+                return ProtocolResult(False, f"TLS handshake failed: {exc}")
+            facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
+        key = new_key()
+        host = host_header(conn.target.name, conn.target.spec_port, 443 if self.tls else 80)
+        try:
+            head = await exchange(conn.reader, conn.writer, upgrade_request(host, self.path, key, self.headers))
+        except HttpError as exc:
+            return ProtocolResult(False, f"upgrade of {self.path}: {exc}", facts=facts)
+        result = judge_upgrade(head, self.path, key, self.accept_auth_required)
+        if head.status == 101:
+            conn.writer.write(close_frame())
+        return ProtocolResult(result.passed, result.detail, facts={**facts, **result.facts})
