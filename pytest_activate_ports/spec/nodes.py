@@ -141,8 +141,14 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Document:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise SpecError(path, line, col, f"invalid YAML: {exc.problem or exc.context}") from None
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise SpecError(path, 1, 1, f"invalid YAML: {exc}") from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        raise SpecError(path, line, col, f"invalid YAML: character {exc.character!r} is not allowed") from None
+    except RecursionError:
+        raise SpecError(path, 1, 1, "invalid YAML: nesting too deep") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path, 1, 1, f"invalid YAML: {str(exc).splitlines()[0]}") from None
     if root is None:
         raise SpecError(path, 1, 1, "the spec is empty; expected a mapping with 'version: 1'")
     converter = _Converter(path, os.environ if environ is None else environ)
