@@ -54,7 +54,9 @@ class HttpProbe(Probe):
 
 def request_path(options: ProbeOptions, key: str = "path", default: str = "/") -> str:
     """A request path option, validated when the spec is loaded rather than on the wire."""
-    path = options.text(key, default) or default
+    path = options.text(key)
+    if path is None:
+        return default
     if not path.startswith("/") or any(c in path for c in "\r\n "):
         raise OptionError(key, f"probe {options.kind}: {key!r} must be a path starting with '/', not {path!r}")
     return path

@@ -1,0 +1,82 @@
+"""``http`` probe: status judging on constructed heads, and I/O against emulated services and nginx."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_activate_ports.emulate.http_services import serve_http
+from pytest_activate_ports.probes.http import judge_status
+from pytest_activate_ports.probes.http1 import parse_response_head
+from pytest_activate_ports.probes.options import OptionError
+
+from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+
+SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+
+
+def test_probe_http_any_status_passes_and_is_described() -> None:
+    head = parse_response_head(b"HTTP/1.1 503 Service Unavailable\r\nServer: node")
+    result = judge_status(head, "/", frozenset())
+    assert result.passed
+    assert result.detail == "GET / answered HTTP/1.1 503 Service Unavailable (server node)"
+
+
+def test_probe_http_unexpected_status_fails_naming_both() -> None:
+    head = parse_response_head(b"HTTP/1.1 404 Not Found")
+    result = judge_status(head, "/health", frozenset({200, 204}))
+    assert not result.passed
+    assert result.detail == "GET /health answered HTTP/1.1 404 Not Found, expected status 200/204"
+
+
+@pytest.mark.parametrize("path", ["health", "/a b", ""])
+def test_probe_http_rejects_bad_path_option(path: str) -> None:
+    with pytest.raises(OptionError, match="must be a path starting with '/'"):
+        probe("http", path=path)
+
+
+def test_probe_http_rejects_unknown_option() -> None:
+    with pytest.raises(OptionError, match="has no option 'stauts'"):
+        probe("http", stauts=200)
+
+
+@pytest.mark.asyncio
+async def test_probe_http_passes_on_server_error_status() -> None:
+    server = await serve_http("127.0.0.1", 0, status=500)
+    async with server:
+        result = await run_probe(probe("http"), port_of(server))
+    assert result.passed, result.detail
+    assert result.facts["status"] == "500"
+
+
+@pytest.mark.asyncio
+async def test_probe_http_expected_status_mismatch_fails() -> None:
+    server = await serve_http("127.0.0.1", 0, status=500)
+    async with server:
+        result = await run_probe(probe("http", status=200, path="/api/health"), port_of(server))
+    assert not result.passed
+    assert "GET /api/health answered HTTP/1.1 500 Internal Server Error" in result.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_http_passes_against_nginx(http_nginx: Nginx) -> None:
+    result = await run_probe(probe("http", status=200), http_nginx.ports["plain"])
+    assert result.passed, result.detail
+    assert "nginx" in result.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_http_rejects_ssh_banner() -> None:
+    server = await serve_banner(SSH_BANNER)
+    async with server:
+        result = await run_probe(probe("http"), port_of(server))
+    assert not result.passed
+    assert result.detail == "GET /: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3'"
+
+
+@pytest.mark.asyncio
+async def test_probe_http_rejects_garbage_bytes() -> None:
+    server = await serve_banner(b"\x00\x01\x02\xff garbage")
+    async with server:
+        result = await run_probe(probe("http"), port_of(server))
+    assert not result.passed
+    assert "not an HTTP response" in result.detail
