@@ -1,0 +1,262 @@
+"""``mtls``: the CAC listener (8443) demands a client certificate from a CA it trusts.
+
+Five named sub-checks, each on its own connection so that one cannot mask
+another, and each a full handshake plus one HTTP request: under TLS 1.3 the
+server judges the client certificate after the client has finished its side of
+the handshake, so a rejection only shows on the first read.
+
+1. ``server-certificate``: the server's certificate verifies against
+   ``tls.server_ca`` (else ``tls.ca``): ACTIVATE itself terminates TLS, not a
+   load balancer with its default certificate.
+2. ``no-client-cert-rejected``: without a client certificate: alert, reset or
+   EOF before any HTTP response.
+3. ``untrusted-client-cert-rejected``: the same with a certificate from a CA
+   created on the spot with trustme (users need not provide one).
+4. ``client-cert-accepted``: the spec's ``tls.client_cert`` is accepted and
+   answered. Without one this is "not verified" and the probe fails.
+5. ``acceptable-ca-listed`` (only with the ``acceptable_ca`` option): the
+   server's CertificateRequest names those CAs.
+
+For (5) the standard library has no API for the CA list a server sends.
+pyOpenSSL's ``get_client_ca_list()`` has, but would be a new dependency for one
+list of names; instead a TLS 1.2-capped ClientHello is sent and the plaintext
+CertificateRequest is parsed (:mod:`.tlsverify`). Under TLS 1.3 that message
+is encrypted, so a TLS 1.3-only server is reported as "not verifiable".
+
+Servers that finish the handshake and refuse in HTTP instead (nginx answers 400
+"No required SSL certificate was sent") pass (2) and (3) only if that status is
+listed in ``reject_status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import ssl
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
+from .base import Connection, Probe, ProtocolResult, SubCheck
+from .http import request_path
+from .http1 import HttpError, build_request, describe, exchange, host_header
+from .options import OptionError
+from .registry import register
+from .tls import HANDSHAKE_ERRORS
+from .tlsctx import client_context, describe_failure, first_flight, handshake_facts, describe as describe_tls
+from .tlsverify import ALERTS, Name, TlsParseError, format_name, parse_subject, subject_matches
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import trustme
+
+    from ..spec.model import TlsConfig
+    from .options import ProbeOptions
+
+CLIENT_CERT_ALERTS = frozenset({
+    "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_REVOKED",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
+    "TLSV1_ALERT_ACCESS_DENIED", "TLSV1_ALERT_DECRYPT_ERROR", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+})
+"""Alerts about *our* certificate: the server sends them only after our side accepted its certificate."""
+
+
+class Taken(enum.Enum):
+    """How the server took one connection attempt."""
+
+    ANSWERED = "answered"
+    REJECTED = "rejected"
+    OTHER_DATA = "sent non-HTTP data"
+    SILENT = "no answer"
+    SERVER_UNTRUSTED = "server certificate not trusted"
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One handshake plus request as a given client identity, and what came of it."""
+
+    taken: Taken
+    detail: str
+    completed: bool = False  # our side of the handshake finished (so the server certificate was accepted)
+    judged_client: bool = False  # the server sent an alert about our client certificate
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+
+@functools.lru_cache(maxsize=1)
+def untrusted_identity() -> trustme.LeafCert:
+    """A client certificate from a CA made up on the spot, which no real server can trust."""
+    import trustme  # cryptography is slow to import; only mtls probes need it, and only when they run
+
+    return trustme.CA(organization_name="activate-ports untrusted CA").issue_cert(
+        "untrusted-client.activate-ports.invalid", common_name="activate-ports untrusted client")
+
+
+async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes, reject_status: frozenset[int],
+                   *, handed: bool = False) -> Exchange:
+    """Handshake on a fresh connection (or upgrade the handed one), send ``request``, read the answer."""
+    try:
+        if handed:
+            await conn.start_tls(context)
+            reader, writer = conn.reader, conn.writer
+        else:
+            reader, writer = await conn.open(context)
+    except ssl.SSLCertVerificationError as exc:
+        return Exchange(Taken.SERVER_UNTRUSTED, describe_failure(exc))
+    except HANDSHAKE_ERRORS as exc:
+        about_us = isinstance(exc, ssl.SSLError) and exc.reason in CLIENT_CERT_ALERTS
+        return Exchange(Taken.REJECTED, f"{describe_failure(exc)} during the handshake", judged_client=about_us)
+    facts = handshake_facts(writer.get_extra_info("ssl_object"))
+    try:
+        head = await exchange(reader, writer, request)
+    except HttpError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, asyncio.IncompleteReadError) and not cause.partial:
+            return Exchange(Taken.REJECTED, "connection closed before any response", True, facts=facts)
+        return Exchange(Taken.OTHER_DATA, str(exc), True, facts=facts)
+    except HANDSHAKE_ERRORS as exc:
+        return Exchange(Taken.REJECTED, f"{describe_failure(exc)} at the first read", True, facts=facts)
+    finally:
+        writer.transport.abort()
+    answer = describe(head)
+    if head.status in reject_status:
+        return Exchange(Taken.REJECTED, f"refused in HTTP: {answer} (listed in reject_status)", True, facts=facts)
+    return Exchange(Taken.ANSWERED, answer, True, facts={**facts, "status": str(head.status)})
+
+
+def _refusal(name: str, attempt: Exchange, without: str) -> SubCheck:
+    """Sub-checks 2 and 3: the server must refuse the connection."""
+    if attempt.taken is Taken.REJECTED:
+        return SubCheck(name, True, f"rejected: {attempt.detail}")
+    if attempt.taken is Taken.SILENT:
+        return SubCheck(name, None, f"not verified: {attempt.detail}")
+    hint = "; if the server refuses in HTTP, list that status in reject_status" if attempt.taken is Taken.ANSWERED else ""
+    return SubCheck(name, False, f"{attempt.taken.value} {without}: {attempt.detail}{hint}")
+
+
+@register
+class MtlsProbe(Probe):
+    """Passes only if the server proves its identity and answers only trusted client certificates."""
+
+    kind = "mtls"
+    summary = "mutual TLS enforced: no or untrusted client certificate rejected, the spec's accepted"
+
+    def __init__(self, tls: TlsConfig, path: str, acceptable_ca: tuple[str, ...], reject_status: frozenset[int]) -> None:
+        self.tls = tls
+        self.path = path
+        self.acceptable_ca = acceptable_ca
+        self.wanted: tuple[Name, ...] = tuple(parse_subject(text) for text in acceptable_ca)
+        self.reject_status = reject_status
+
+    @classmethod
+    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MtlsProbe:
+        path = request_path(options)
+        acceptable_ca = options.texts("acceptable_ca")
+        try:
+            tuple(parse_subject(text) for text in acceptable_ca)
+        except ValueError as exc:
+            raise OptionError("acceptable_ca", f"probe mtls: {exc}") from exc
+        return cls(tls, path, acceptable_ca, options.integers("reject_status", frozenset()))
+
+    @property
+    def server_trust(self) -> tuple[Path | None, str]:
+        anchor = self.tls.server_ca or self.tls.ca
+        key = "tls.server_ca" if self.tls.server_ca else "tls.ca"
+        return anchor, f"{key} ({anchor.name})" if anchor else "the system trust store"
+
+    async def check(self, conn: Connection) -> ProtocolResult:
+        anchor, trust = self.server_trust
+        spec_identity = self.tls.client_cert is not None
+        try:
+            verified = client_context(anchor, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+            with_spec = client_context(verify=False, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            return ProtocolResult(False, f"cannot load tls.client_cert/tls.client_key: {describe_failure(exc)}")
+        without = client_context(verify=False)
+        untrusted = client_context(verify=False)
+        untrusted_identity().configure_cert(untrusted)
+        if not spec_identity:
+            # Presenting *some* certificate lets a TLS 1.2 server reach the point where it
+            # judges it, which proves our side had accepted the server's certificate.
+            untrusted_identity().configure_cert(verified)
+        request = build_request(host_header(conn.target.name, conn.target.spec_port, 443), self.path)
+        limit = conn.target.timeout * 0.9
+
+        async def attempt(context: ssl.SSLContext, handed: bool = False) -> Exchange:
+            try:
+                return await asyncio.wait_for(try_identity(conn, context, request, self.reject_status, handed=handed), limit)
+            except asyncio.TimeoutError:
+                return Exchange(Taken.SILENT, f"no answer within {limit:.1f}s")
+
+        ca_list = asyncio.ensure_future(self._ca_list_check(conn, limit)) if self.wanted else None
+        attempts = [attempt(verified, handed=True), attempt(without), attempt(untrusted)]
+        if spec_identity:
+            attempts.append(attempt(with_spec))
+        try:
+            server, bare, stranger, *known = await asyncio.gather(*attempts)
+        except BaseException:
+            if ca_list is not None:
+                ca_list.cancel()  # cancelled by the engine's timeout: never leave the task running
+            raise
+        presented = next((a.facts for a in (server, *known, bare, stranger) if a.facts), {})
+        checks = [
+            self._server_check(server, trust, presented),
+            _refusal("no-client-cert-rejected", bare, "without a client certificate"),
+            _refusal("untrusted-client-cert-rejected", stranger, "with a client certificate from an untrusted CA"),
+            self._known_check(known[0]) if known else SubCheck(
+                "client-cert-accepted", None,
+                "not verified: tls.client_cert/tls.client_key are not configured, so nothing shows a real user gets in"),
+        ]
+        if ca_list is not None:
+            checks.append(await ca_list)
+        return self._result(tuple(checks), presented)
+
+    @staticmethod
+    def _server_check(attempt: Exchange, trust: str, presented: Mapping[str, str]) -> SubCheck:
+        name = "server-certificate"
+        if attempt.taken is Taken.SERVER_UNTRUSTED:
+            return SubCheck(name, False, f"{attempt.detail} against {trust}; presented: {describe_tls(presented) or 'unknown'}")
+        if attempt.completed:
+            return SubCheck(name, True, f"verifies against {trust}: {describe_tls(attempt.facts)}")
+        if attempt.judged_client:
+            return SubCheck(name, True, f"verifies against {trust} (the server then judged our client certificate)")
+        return SubCheck(name, None, f"not verified: the handshake ended before our side finished ({attempt.detail})")
+
+    @staticmethod
+    def _known_check(attempt: Exchange) -> SubCheck:
+        name = "client-cert-accepted"
+        if attempt.taken is Taken.ANSWERED:
+            return SubCheck(name, True, f"accepted and answered {attempt.detail}")
+        if attempt.taken is Taken.SILENT:
+            return SubCheck(name, None, f"not verified: {attempt.detail}")
+        return SubCheck(name, False, f"the spec's client certificate was {attempt.taken.value}: {attempt.detail}")
+
+    async def _ca_list_check(self, conn: Connection, limit: float) -> SubCheck:
+        name = "acceptable-ca-listed"
+        try:
+            flight = await asyncio.wait_for(first_flight(conn, ssl.TLSVersion.TLSv1_2), limit)
+        except asyncio.TimeoutError:
+            return SubCheck(name, None, f"not verifiable: no TLS 1.2 answer within {limit:.1f}s")
+        except (TlsParseError, *HANDSHAKE_ERRORS) as exc:
+            return SubCheck(name, None, f"not verifiable: TLS 1.2 handshake failed: {describe_failure(exc)}")
+        if flight.alert is not None:
+            return SubCheck(name, None, f"not verifiable: the server refused TLS 1.2 (alert "
+                                        f"{ALERTS.get(flight.alert, flight.alert)}); under TLS 1.3 the "
+                                        "CertificateRequest is encrypted")
+        if flight.ca_names is None:
+            return SubCheck(name, False, "the server requested no client certificate over TLS 1.2")
+        missing = [text for text, wanted in zip(self.acceptable_ca, self.wanted)
+                   if not any(subject_matches(wanted, listed) for listed in flight.ca_names)]
+        listed = "; ".join(format_name(n) for n in flight.ca_names) or "no CA names"
+        if missing:
+            return SubCheck(name, False, f"CertificateRequest lacks {', '.join(missing)}; it lists: {listed}")
+        return SubCheck(name, True, f"CertificateRequest lists {len(self.wanted)} required CA(s) among {len(flight.ca_names)}")
+
+    @staticmethod
+    def _result(checks: tuple[SubCheck, ...], facts: Mapping[str, str]) -> ProtocolResult:
+        if all(check.passed for check in checks):
+            return ProtocolResult(True, "mTLS enforced: " + "; ".join(f"{c.name}: {c.detail}" for c in checks),
+                                  checks, facts)
+        shown = [f"{c.name} {'FAILED' if c.passed is False else 'NOT VERIFIED'}: {c.detail}"
+                 for c in checks if not c.passed]
+        return ProtocolResult(False, "; ".join(shown), checks, facts)
