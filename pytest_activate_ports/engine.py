@@ -104,7 +104,7 @@ class Engine:
         self._ready.set()
         self._global = asyncio.Semaphore(self.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
-        self._names: dict[str, asyncio.Future[tuple[int, tuple[object, ...]]]] = {}
+        self._names: dict[str, asyncio.Future[list[tuple[int, str]]]] = {}
         tasks = [asyncio.ensure_future(self._probe_check(check)) for check in self.checks]
         try:
             await asyncio.gather(*tasks)
@@ -114,8 +114,9 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _probe_check(self, check: Check) -> None:
-        results = await asyncio.gather(*(self._probe_port(check, port) for port in check.ports))
-        self._futures[id(check)].set_result(CheckOutcome(tuple(results), False))
+        per_port = await asyncio.gather(*(self._probe_port(check, port) for port in check.ports))
+        results = tuple(result for port_results in per_port for result in port_results)
+        self._futures[id(check)].set_result(CheckOutcome(results, False))
         alive = self._alive[check.host.name]
         self._pending[check.host.name] -= 1
         if not alive.done() and any(r.state.answered for r in results):
@@ -123,42 +124,53 @@ class Engine:
         elif not alive.done() and self._pending[check.host.name] == 0:
             alive.set_result(False)
 
-    async def _probe_port(self, check: Check, spec_port: int) -> ProbeResult:
+    async def _probe_port(self, check: Check, spec_port: int) -> list[ProbeResult]:
+        """Probe one port on every address the host's name resolves to.
+
+        A client may land on any of them (DNS round robin, A and AAAA), so each
+        must satisfy the rule; one result per address.
+        """
         host = check.host
-        dial = host.dial_port(spec_port)
         started = time.monotonic()
         try:
-            family, sockaddr = await self._resolve(host.address, dial)
-        except OSError as exc:
-            return ProbeResult(spec_port, PortState.UNRESOLVABLE, f"{host.address} does not resolve: {exc.args[-1]}",
-                               time.monotonic() - started, getattr(exc, "errno", None))
-        address = str(sockaddr[0])
+            addresses = await self._resolve(host.address)
+        except (OSError, asyncio.TimeoutError) as exc:
+            reason = "no answer from the resolver" if isinstance(exc, asyncio.TimeoutError) else exc.args[-1]
+            return [ProbeResult(spec_port, PortState.UNRESOLVABLE, f"{host.address} does not resolve: {reason}",
+                                time.monotonic() - started, getattr(exc, "errno", None))]
         semaphore = self._hosts.setdefault(host.name, asyncio.Semaphore(self.per_host))
-        async with semaphore, self._global:
-            try:
-                return await self._connect_and_check(check, spec_port, family, sockaddr)
-            except Exception as exc:  # noqa: BLE001 - the engine must never raise into pytest
-                return ProbeResult(spec_port, PortState.ERROR, f"probe crashed: {type(exc).__name__}: {exc}",
-                                   time.monotonic() - started, address=address)
+        dial = host.dial_port(spec_port)
 
-    async def _resolve(self, name: str, port: int) -> tuple[int, tuple[object, ...]]:
-        """Resolve once per name per session, concurrently; IP literals skip DNS."""
+        async def one(family: int, address: str) -> ProbeResult:
+            sockaddr: tuple[object, ...] = (address, dial, 0, 0) if family == socket.AF_INET6 else (address, dial)
+            async with semaphore, self._global:
+                try:
+                    return await self._connect_and_check(check, spec_port, family, sockaddr)
+                except Exception as exc:  # noqa: BLE001 - the engine must never raise into pytest
+                    return ProbeResult(spec_port, PortState.ERROR, f"probe crashed: {type(exc).__name__}: {exc}",
+                                       time.monotonic() - started, address=address)
+
+        return list(await asyncio.gather(*(one(family, address) for family, address in addresses)))
+
+    async def _resolve(self, name: str) -> list[tuple[int, str]]:
+        """All addresses of ``name`` (family, address), once per name per session; IP literals skip DNS."""
         try:
             ip = ipaddress.ip_address(name)
         except ValueError:
             pass
         else:
-            return (socket.AF_INET6, (str(ip), port, 0, 0)) if ip.version == 6 else (socket.AF_INET, (str(ip), port))
+            return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))]
         if name not in self._names:
             self._names[name] = asyncio.ensure_future(self._lookup(name))
-        family, sockaddr = await asyncio.shield(self._names[name])
-        return family, (sockaddr[0], port, *sockaddr[2:])
+        return await asyncio.shield(self._names[name])
 
-    async def _lookup(self, name: str) -> tuple[int, tuple[object, ...]]:
+    async def _lookup(self, name: str) -> list[tuple[int, str]]:
         loop = asyncio.get_running_loop()
         infos = await asyncio.wait_for(loop.getaddrinfo(name, None, type=socket.SOCK_STREAM), self.timeout)
-        family, _, _, _, sockaddr = infos[0]
-        return family, tuple(sockaddr)
+        unique: dict[tuple[int, str], None] = {}
+        for family, _, _, _, sockaddr in infos:
+            unique.setdefault((int(family), str(sockaddr[0])), None)
+        return list(unique)
 
     async def _open_socket(self, family: int) -> socket.socket:
         """A non-blocking socket; waits out descriptor exhaustion instead of failing the check."""
@@ -196,7 +208,7 @@ class Engine:
                     return self._closed(spec_port, PortState.FILTERED, "connect timed out in the kernel", started, address, sock, exc.errno)
                 if exc.errno in RESOURCE_ERRNOS:
                     raise  # local exhaustion says nothing about the port: surface it as a probe error
-                detail = f"unreachable: {exc.strerror or exc}" if exc.errno in UNREACHABLE_ERRNOS else f"connect failed: {exc.strerror or exc}"
+                detail = str(exc.strerror or exc) if exc.errno in UNREACHABLE_ERRNOS else f"connect failed: {exc.strerror or exc}"
                 return self._closed(spec_port, PortState.UNREACHABLE, detail, started, address, sock, exc.errno)
             source = _sockname(sock)
             connected = time.monotonic()

@@ -56,6 +56,9 @@ def _observed(result: ProbeResult) -> str:
     return f"{result.state.value}: {result.detail} after {_ms(result)}"
 
 
+_SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.FAILED: 2, Outcome.ERROR: 3}
+
+
 def judge(check: Check, outcome: CheckOutcome) -> Verdict:
     """The verdict for ``check`` given what the engine observed."""
     crashed = [r for r in outcome.results if r.state is PortState.ERROR]
@@ -63,7 +66,18 @@ def judge(check: Check, outcome: CheckOutcome) -> Verdict:
         return Verdict(Outcome.ERROR, f"{_where(check, crashed[0])}: {crashed[0].detail}")
     if check.rule.port_range is not None:
         return _judge_range(check, outcome)
-    result = outcome.results[0]
+    # One result per resolved address: every address must satisfy the rule.
+    verdicts = [_judge_port(check, result, outcome.host_alive) for result in outcome.results]
+    worst = max(verdicts, key=lambda v: _SEVERITY[v.outcome])
+    if len(verdicts) == 1 or worst.outcome is Outcome.PASSED:
+        warnings = tuple(w for v in verdicts for w in v.warnings)
+        suffix = f" (all {len(verdicts)} addresses)" if len(verdicts) > 1 else ""
+        return Verdict(worst.outcome, worst.message + suffix, warnings)
+    bad = [v.message for v in verdicts if v.outcome is worst.outcome]
+    return Verdict(worst.outcome, f"{len(bad)} of {len(verdicts)} addresses: " + "; ".join(bad))
+
+
+def _judge_port(check: Check, result: ProbeResult, host_alive: bool) -> Verdict:
     warnings = result.protocol.warnings if result.protocol else ()
     expect = check.rule.expect
     kind = check.rule.probe.kind
@@ -84,7 +98,7 @@ def judge(check: Check, outcome: CheckOutcome) -> Verdict:
         return Verdict(Outcome.FAILED, f"{where} must be open ({kind}) but is {_observed(result)}; {_FIX[result.state]}")
     if expect is Expect.OPTIONAL:
         return Verdict(Outcome.PASSED, f"{where} not exposed ({_observed(result)})")
-    return _judge_closed(check, [result], outcome.host_alive)
+    return _judge_closed(check, [result], host_alive)
 
 
 def _judge_closed(check: Check, results: list[ProbeResult], host_alive: bool) -> Verdict:
