@@ -7,6 +7,7 @@ dropping port, read from /proc/net/tcp), never inferred from timings.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import pytest
 from pytest_activate_ports.checks import plan
 from pytest_activate_ports.engine import Engine
 from pytest_activate_ports.spec import load_spec
+
+from .servers import Listener
 
 SYN_SENT = "02"
 
@@ -116,3 +119,23 @@ def test_plugin_ctrl_c_stops_quickly_without_traceback(tmp_path: Path, filtered_
     assert "KeyboardInterrupt" in output
     assert "Traceback" not in output
     assert "pytest_activate_ports" not in output  # no frames of ours in the interrupt report
+
+
+def test_plugin_finishes_correctly_with_64_descriptors(tmp_path: Path, listener: Listener, refused_port: int) -> None:
+    """Far more probes asked in flight than descriptors exist: slower, never wrong."""
+    hosts = "".join(f"  h{i}: {{address: 127.0.0.1, roles: [t]}}\n" for i in range(150))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"version: 1\nhosts:\n{hosts}rules:\n"
+                    f"  - {{id: up, from: internet, to: t, port: {listener.port}, expect: required}}\n"
+                    f"  - {{id: shut, from: internet, to: t, port: {refused_port}, expect: forbidden}}\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--activate-spec", str(spec),
+         "--activate-concurrency", "500", "-o", "asyncio_default_fixture_loop_scope=function"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "300 passed" in done.stdout
+    assert listener.accepted == 150
