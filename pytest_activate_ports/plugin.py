@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Callable, Generator
@@ -17,6 +19,7 @@ from .spec import Host, Spec
 from .spec.model import Expect
 
 RUN = pytest.StashKey[ActivateRun]()
+PREVIOUS_SIGTERM = pytest.StashKey["signal._HANDLER"]()
 # Evidence lives in its own module of hooks so output formats never touch collection or the engine.
 pytest_plugins = ["pytest_activate_ports.evidence.hooks"]
 
@@ -34,11 +37,23 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = options.read(config)
     run = ActivateRun(settings)
     config.stash[RUN] = run
+    if settings.specs and threading.current_thread() is threading.main_thread():
+        config.stash[PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
     if settings.specs and config.args_source is not pytest.Config.ArgsSource.ARGS:
         # `pytest --activate-spec x.yaml` means "run the spec", not "also every test under testpaths".
         config.args[:] = [str(p) for p in settings.specs]
     elif settings.specs:
         config.args.extend(str(p) for p in settings.specs if str(p) not in config.args)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """A CI runner's SIGTERM ends the run like Ctrl-C: probes cancelled, partial evidence written."""
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if PREVIOUS_SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[PREVIOUS_SIGTERM])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

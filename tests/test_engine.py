@@ -95,7 +95,9 @@ def test_engine_close_mid_flight_leaves_no_thread_or_socket(tmp_path: Path, filt
         engine.outcome(checks[0])
 
 
-def test_plugin_ctrl_c_stops_quickly_without_traceback(tmp_path: Path, filtered_port: int) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_plugin_interrupt_stops_quickly_without_traceback(tmp_path: Path, filtered_port: int, signum: int) -> None:
+    """Ctrl-C, or a CI runner's SIGTERM, cancels the probes and ends the run as interrupted."""
     spec = tmp_path / "spec.yaml"
     spec.write_text(textwrap.dedent(f"""
         version: 1
@@ -111,7 +113,7 @@ def test_plugin_ctrl_c_stops_quickly_without_traceback(tmp_path: Path, filtered_
     try:
         while syn_sent_to(filtered_port) == baseline:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         output, _ = proc.communicate(timeout=10)
     finally:
         proc.kill()
