@@ -124,3 +124,21 @@ def test_plugin_spec_glob_collects_yaml_given_as_path(pytester: pytest.Pytester,
         activate_role = internet
     """)
     pytester.runpytest(str(spec)).assert_outcomes(passed=2)
+
+
+def test_plugin_activate_result_gives_a_users_test_the_probe_outcome(pytester: pytest.Pytester, write_spec: SpecWriter,
+                                                                      listener: Listener) -> None:
+    spec = write_spec(two_roles(listener.port))
+    test_file = pytester.makepyfile(test_user=f"""
+        import pytest
+
+        def test_source_address_is_recorded(activate_result):
+            result = activate_result("ui", "lb", {listener.port}).results[0]
+            assert result.state.value == "open" and result.source.startswith("127.0.0.1:")
+
+        def test_unknown_check_is_a_lookup_error(activate_result):
+            with pytest.raises(LookupError, match="no probed check pg"):
+                activate_result("pg", "db")
+    """)
+    result = pytester.runpytest("--activate-spec", str(spec), str(test_file), "--activate-role", "internet")
+    result.assert_outcomes(passed=4)
