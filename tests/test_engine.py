@@ -144,3 +144,32 @@ def test_plugin_finishes_correctly_with_64_descriptors(tmp_path: Path, listener:
     assert done.returncode == 0, done.stdout[-2000:]
     assert "300 passed" in done.stdout
     assert listener.accepted == 150
+
+
+ESTABLISHED = "01"
+
+
+def established_to(port: int) -> int:
+    """Client-side connections currently established towards 127.0.0.1:port."""
+    remote = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return sum(1 for line in table.readlines()[1:] if line.split()[2] == remote and line.split()[3] == ESTABLISHED)
+
+
+def test_engine_holds_500_protocol_probes_at_once(tmp_path: Path) -> None:
+    """500 HTTP probes against a server that never answers are all waiting together: one timeout, not 500."""
+    with Listener(hold=True) as tarpit:
+        hosts = "".join(f"  h{i}: {{address: 127.0.0.1, roles: [t]}}\n" for i in range(500))
+        path = tmp_path / "spec.yaml"
+        path.write_text(f"version: 1\nhosts:\n{hosts}rules:\n"
+                        f"  - {{id: web, from: internet, to: t, port: {tarpit.port}, expect: required, probe: http}}\n")
+        engine = Engine(list(plan(load_spec(path), "internet").checks), timeout=5, concurrency=1000, per_host=8)
+        engine.start()
+        peak = 0
+        try:
+            while peak < 500 and not all(f.done() for f in engine._futures.values()):
+                peak = max(peak, established_to(tarpit.port))
+                time.sleep(0.02)
+        finally:
+            engine.close()
+    assert peak == 500

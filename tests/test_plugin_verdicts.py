@@ -174,3 +174,15 @@ def test_required_range_passes_when_every_sampled_port_answers(pytester: pytest.
     result = run(pytester, spec, "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*srun[[]node:{listener.port}-{listener.port + 3}[]] PASSED*"])
+
+
+def test_optional_open_port_with_failing_probe_fails(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
+    with Listener(greeting=b"SSH-2.0-OpenSSH_9.2\r\n") as ssh_like:
+        result = run(pytester, write_spec(one_rule(ssh_like.port, "optional", "probe: http")))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["optional http: lb:* is open but the http check failed after * ms: *"])
+
+
+def test_optional_open_port_with_passing_probe_passes(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
+    with Listener(greeting=b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n") as web:
+        run(pytester, write_spec(one_rule(web.port, "optional", "probe: http"))).assert_outcomes(passed=1)
