@@ -1,11 +1,96 @@
-"""pytest hooks that record evidence; registered by :mod:`pytest_activate_ports.plugin`."""
+"""pytest hooks that record evidence; registered by :mod:`pytest_activate_ports.plugin`.
+
+Only wiring lives here: what a record holds is :mod:`.record`, how a session
+is tallied :mod:`.recorder`, the JUnit rules :mod:`.junit`, the matrix
+:mod:`.matrix`, and safe writing :mod:`.writer`.
+"""
 
 from __future__ import annotations
 
+import shutil
+from typing import TYPE_CHECKING, Generator
+
 import pytest
 
+from ..items import PortCheckItem
+from . import junit, matrix
+from .record import Observation
+from .recorder import Recorder
+from .writer import redact, write_json
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Refuse ``--activate-evidence`` until the evidence writer exists (never silently write nothing)."""
-    if config.getoption("activate_evidence", None):
-        raise pytest.UsageError("--activate-evidence is not implemented yet in this version")
+if TYPE_CHECKING:
+    from ..run import ActivateRun
+
+RECORDER = pytest.StashKey[Recorder]()
+
+
+def _run(config: pytest.Config) -> ActivateRun:
+    from ..plugin import RUN  # the plugin module imports this one: resolve at call time
+
+    return config.stash[RUN]
+
+
+def _secrets(run: ActivateRun) -> set[str]:
+    return {secret for spec in run.specs.values() for secret in spec.secrets}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
+    """Start recording once the specs are loaded; warn once if JUnit testcase properties are off."""
+    yield
+    config = session.config
+    run = _run(config)
+    recorder = Recorder(config, run)
+    config.stash[RECORDER] = recorder
+    config.pluginmanager.register(recorder, "activate-evidence-recorder")  # it hears collection reports itself
+    message = junit.warning(config) if run.specs or run.errors else None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if message and reporter is not None:
+        reporter.write_line(message, yellow=True, bold=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach JUnit properties before the teardown report (the one the JUnit writer reads), then record."""
+    recorder = item.config.stash.get(RECORDER, None)
+    if not isinstance(item, PortCheckItem) or recorder is None:
+        return (yield)
+    if call.when == "teardown" and junit.per_testcase(item.config):
+        run = recorder.run
+        item.user_properties.extend(redact(Observation.of(item).properties(run.role), _secrets(run)))
+    report = yield
+    recorder.observe(item, report)
+    return report
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
+    """Write the evidence file and the JUnit suite properties (before the JUnit writer closes its file)."""
+    config = session.config
+    recorder = config.stash.get(RECORDER, None)
+    if recorder is None:
+        return
+    run = recorder.run
+    document = recorder.document(session, exitstatus)
+    if junit.family(config) is not None and (run.specs or run.errors):
+        junit.add_suite_properties(config, redact(junit.suite_properties(config, run, recorder), _secrets(run)))
+    if run.settings.evidence is not None:
+        write_json(config.invocation_params.dir / run.settings.evidence, document, _secrets(run))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.stash.get(RECORDER, None)
+    if recorder is not None and config.pluginmanager.is_registered(recorder):
+        config.pluginmanager.unregister(recorder)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The host x port matrix and the counts line."""
+    recorder = config.stash.get(RECORDER, None)
+    if recorder is None or not recorder.entries:
+        return
+    entries = recorder.entries.values()
+    grid = matrix.cells((e.observation.check.host.name, e.observation.check.label, e.outcome) for e in entries)
+    width = shutil.get_terminal_size().columns
+    title = f"activate port matrix (role {recorder.run.role or '-'})"
+    matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))

@@ -1,0 +1,166 @@
+"""One port check as evidence: what was tested, from where, against which address, what was seen.
+
+Every output format (JUnit properties, the JSON file, the terminal matrix)
+reads an :class:`Observation`, so they can never disagree about a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..probes.base import ProbeResult, ProtocolResult
+from ..spec.model import Rule, Spec
+
+if TYPE_CHECKING:
+    from ..checks import Check
+    from ..engine import CheckOutcome
+    from ..items import PortCheckItem
+    from ..verdict import Verdict
+
+JSON = dict[str, Any]
+
+
+def port_labels(rule: Rule) -> list[str]:
+    """The port parts of the node ids a rule yields per host: ``443`` or ``8192-60000``."""
+    return [str(rule.port_range)] if rule.port_range is not None else [str(port) for port in rule.ports]
+
+
+def rule_json(rule: Rule) -> JSON:
+    """A rule as the merged report needs it to draw a row even where no vantage checked it."""
+    return {
+        "id": rule.id,
+        "from": list(rule.sources),
+        "to": list(rule.targets),
+        "ports": port_labels(rule),
+        "expect": rule.expect.value,
+        "state": rule.closed_state.value,
+        "probe": rule.probe.kind,
+        "when": rule.when.text if rule.when is not None else None,
+        "reason": rule.reason,
+        "location": f"{rule.location.path.name}:{rule.location.line}",
+    }
+
+
+def spec_json(spec: Spec) -> JSON:
+    """Which spec was run: path and sha256 (the audit identity), plus its hosts and rules."""
+    return {
+        "path": str(spec.path),
+        "name": spec.name,
+        "sha256": spec.sha256,
+        "roles": dict(spec.roles),
+        "hosts": {name: {"address": host.address, "roles": list(host.roles)} for name, host in spec.hosts.items()},
+        "rules": [rule_json(rule) for rule in spec.rules],
+    }
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def protocol_json(protocol: ProtocolResult) -> JSON:
+    """A probe's protocol answer, sub-checks included (mTLS records each identity it tried)."""
+    return {
+        "passed": protocol.passed,
+        "detail": protocol.detail,
+        "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in protocol.checks],
+        "facts": {key: str(value) for key, value in protocol.facts.items()},
+        "warnings": list(protocol.warnings),
+    }
+
+
+def result_json(result: ProbeResult, dialled: int) -> JSON:
+    """Everything observed on one port."""
+    return {
+        "port": result.port,
+        "dialled": dialled,
+        "state": result.state.value,
+        "detail": result.detail,
+        "elapsed_ms": _ms(result.elapsed),
+        "errno": result.errno,
+        "address": result.address,
+        "source": result.source,
+        "protocol": protocol_json(result.protocol) if result.protocol is not None else None,
+    }
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One item's check with what the engine saw and what the verdict said."""
+
+    nodeid: str
+    check: Check
+    outcome: CheckOutcome | None  # None: never probed (not applicable, or the run stopped first)
+    verdict: Verdict | None
+
+    @classmethod
+    def of(cls, item: PortCheckItem) -> Observation:
+        return cls(item.nodeid, item.check, item.outcome, item.verdict)
+
+    @property
+    def address(self) -> str:
+        """The address actually dialled (the spec's address when nothing was resolved)."""
+        results = self.outcome.results if self.outcome else ()
+        return next((r.address for r in results if r.address), self.check.host.address)
+
+    @property
+    def observed(self) -> str:
+        """The port state(s) seen, in one line: ``refused: connection refused (RST)``."""
+        if self.outcome is None:
+            return "not probed"
+        results = self.outcome.results
+        if len(results) == 1:
+            return f"{results[0].state.value}: {results[0].detail}"
+        states: dict[str, int] = {}
+        for result in results:
+            states[result.state.value] = states.get(result.state.value, 0) + 1
+        return f"{len(results)} sampled ports: " + ", ".join(f"{state} {n}" for state, n in states.items())
+
+    @property
+    def elapsed_ms(self) -> float | None:
+        """Wall time of the probe; ports of a range run concurrently, so the slowest one."""
+        if self.outcome is None or not self.outcome.results:
+            return None
+        return _ms(max(r.elapsed for r in self.outcome.results))
+
+    def properties(self, role: str | None) -> list[tuple[str, str]]:
+        """The ``activate.*`` JUnit testcase properties."""
+        rule = self.check.rule
+        elapsed = self.elapsed_ms
+        return [
+            ("activate.rule", rule.id),
+            ("activate.role", role or ""),
+            ("activate.host", self.check.host.name),
+            ("activate.address", self.address),
+            ("activate.port", self.check.label),
+            ("activate.expect", rule.expect.value),
+            ("activate.probe", rule.probe.kind),
+            ("activate.observed", self.observed),
+            ("activate.elapsed_ms", "" if elapsed is None else f"{elapsed:g}"),
+            ("activate.reason", rule.reason),
+        ]
+
+    def to_json(self, spec: str, outcome: str, message: str, finished: str) -> JSON:
+        """The evidence record; ``spec`` is the spec's name, ``outcome`` pytest's (passed/failed/skipped/error)."""
+        check, rule = self.check, self.check.rule
+        results = self.outcome.results if self.outcome else ()
+        return {
+            "nodeid": self.nodeid,
+            "spec": spec,
+            "rule": rule.id,
+            "host": check.host.name,
+            "address": self.address,
+            "port": check.label,
+            "ports": list(check.ports),
+            "expect": rule.expect.value,
+            "probe": rule.probe.kind,
+            "reason": rule.reason,
+            "outcome": outcome,
+            "message": message,
+            "observed": self.observed,
+            "elapsed_ms": self.elapsed_ms,
+            "host_alive": self.outcome.host_alive if self.outcome else None,
+            "warnings": list(self.verdict.warnings) if self.verdict else [],
+            "finished": finished,
+            "results": [result_json(r, check.host.dial_port(r.port)) for r in results],
+        }

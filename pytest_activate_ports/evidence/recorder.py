@@ -1,0 +1,157 @@
+"""The session's evidence as it happens: one entry per port-check item, built from pytest's reports.
+
+Outcomes follow pytest's own reading of the setup/call/teardown reports, so
+the evidence file, the matrix and the terminal summary count the same thing.
+What never ran (Ctrl-C, ``-x``, deselection) is listed rather than left out:
+an auditor must be able to tell "not checked" from "checked and fine".
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import TYPE_CHECKING, Sequence
+
+import pytest
+
+from .record import JSON, Observation, spec_json
+
+if TYPE_CHECKING:
+    from ..items import PortCheckItem
+    from ..run import ActivateRun
+
+SCHEMA_VERSION = 1
+_DONE = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+
+
+def utc_now() -> str:
+    """An ISO 8601 UTC timestamp with a ``Z``, as auditors and jq both read it."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Entry:
+    """One item's evidence while it runs: the observation plus pytest's outcome so far."""
+
+    def __init__(self, observation: Observation, spec: str) -> None:
+        self.observation = observation
+        self.spec = spec
+        self.outcome = "passed"
+        self.message = ""
+        self.finished = ""
+        self.done = False
+
+    def update(self, item: PortCheckItem, report: pytest.TestReport) -> None:
+        """Fold in one phase's report the way pytest's terminal counts it."""
+        self.observation = Observation.of(item)
+        verdict = item.verdict
+        if report.skipped:
+            self.outcome = "skipped"
+            self.message = verdict.message if verdict else item.check.skip_reason or _last_line(report)
+        elif report.failed and (report.when == "call" or self.outcome != "failed"):
+            self.outcome = "failed" if report.when == "call" else "error"
+            self.message = verdict.message if verdict and report.when != "teardown" else _last_line(report)
+        elif report.when == "call":
+            self.message = verdict.message if verdict else ""
+        if report.when == "teardown":
+            self.finished = utc_now()
+            self.done = True
+
+    def to_json(self) -> JSON:
+        return self.observation.to_json(self.spec, self.outcome, self.message, self.finished or utc_now())
+
+
+def _last_line(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    lines = report.longreprtext.strip().splitlines()
+    return lines[-1] if lines else report.outcome
+
+
+class Recorder:
+    """Collects entries for the session and turns them into the evidence document.
+
+    Registered as a plugin for the session, so it hears deselection and
+    collection errors directly (their reports carry no config to find it by).
+    """
+
+    def __init__(self, config: pytest.Config, run: ActivateRun) -> None:
+        self.config = config
+        self.run = run
+        self.started = utc_now()
+        self.finished: str | None = None
+        self.entries: dict[str, Entry] = {}
+        self.deselected: list[str] = []
+        self.collection_errors: list[str] = []
+
+    def observe(self, item: PortCheckItem, report: pytest.TestReport) -> Entry:
+        """Record one phase report of a port-check item."""
+        entry = self.entries.get(item.nodeid)
+        if entry is None:
+            spec = self.run.specs.get(item.path)
+            entry = Entry(Observation.of(item), spec.name if spec else item.path.name)
+            self.entries[item.nodeid] = entry
+        entry.update(item, report)
+        return entry
+
+    def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
+        from ..items import PortCheckItem
+
+        self.deselected.extend(item.nodeid for item in items if isinstance(item, PortCheckItem))
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip()}")
+
+    def document(self, session: pytest.Session, exitstatus: int | pytest.ExitCode) -> JSON:
+        """The whole evidence document; ``complete`` only when every selected check reported."""
+        from ..items import PortCheckItem
+
+        self.finished = self.finished or utc_now()
+        selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)]
+        not_run = [nodeid for nodeid in selected if not (nodeid in self.entries and self.entries[nodeid].done)]
+        settings = self.run.settings
+        complete = exitstatus in _DONE and not not_run and not self.collection_errors
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "complete": complete,
+            "exit_status": int(exitstatus),
+            "tool": {"name": "pytest-activate-ports", "version": _version("pytest-activate-ports")},
+            "python": platform.python_version(),
+            "pytest": pytest.__version__,
+            "role": self.run.role,
+            "runner": {"hostname": socket.gethostname(), "platform": platform.platform()},
+            "started": self.started,
+            "finished": self.finished,
+            "options": {
+                "timeout": settings.timeout,
+                "concurrency": settings.concurrency,
+                "per_host": settings.per_host,
+                "hosts": dict(settings.hosts),
+                "features": dict(settings.features),
+                "args": list(self.config.invocation_params.args),
+            },
+            "specs": [spec_json(spec) for spec in self.run.specs.values()],
+            "summary": self.summary(),
+            "records": [entry.to_json() for entry in self.entries.values()],
+            "not_run": not_run,
+            "deselected": self.deselected,
+            "collection_errors": self.collection_errors,
+        }
+
+    def summary(self) -> dict[str, int]:
+        """Counts by pytest outcome, plus passes by expectation (the terminal's last line)."""
+        counts = {"passed": 0, "failed": 0, "skipped": 0, "error": 0, "required_ok": 0, "optional_ok": 0, "forbidden_ok": 0}
+        for entry in self.entries.values():
+            counts[entry.outcome] += 1
+            if entry.outcome == "passed":
+                counts[f"{entry.observation.check.rule.expect.value}_ok"] += 1
+        return counts

@@ -1,0 +1,52 @@
+"""``activate-ports report``: merge evidence files from several vantages into one report.
+
+    activate-ports report internet.json cluster.json -o report.html
+    activate-ports report internet.json cluster.json --format md >> "$GITHUB_STEP_SUMMARY"
+
+Exit status: 0 when the report was written, 1 with ``--fail-on-failures`` when
+any vantage saw a failed check, 2 on unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from . import htmlpage, markdown
+from .merge import ReportError, load, merge
+from .writer import write_atomic
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="activate-ports report",
+        description="Merge --activate-evidence files from several vantages into one HTML or Markdown report.")
+    parser.add_argument("evidence", nargs="+", type=Path, help="evidence JSON files, one per vantage")
+    parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
+    parser.add_argument("--format", choices=("html", "md"),
+                        help="report format (default: from the output suffix, .md means md; otherwise html)")
+    parser.add_argument("--fail-on-failures", action="store_true", help="exit 1 if any vantage saw a failed check")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    """Entry point of the ``report`` subcommand."""
+    args = _parser().parse_args(list(argv))
+    fmt = args.format or ("md" if args.output is not None and args.output.suffix.lower() in (".md", ".markdown") else "html")
+    try:
+        report = merge(load(args.evidence))
+    except ReportError as exc:
+        print(f"activate-ports report: {exc}", file=sys.stderr)
+        return 2
+    text = htmlpage.render(report) if fmt == "html" else markdown.render(report)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(args.output, text)
+        print(f"activate-ports report: wrote {args.output} ({len(report.rows)} checks, {len(report.failures)} failed, "
+              f"{len(report.vantages)} vantages)", file=sys.stderr)
+    for warning in report.warnings:
+        print(f"activate-ports report: warning: {warning}", file=sys.stderr)
+    return 1 if args.fail_on_failures and report.failures else 0
