@@ -43,7 +43,8 @@ from .http1 import HttpError, build_request, describe, exchange, host_header
 from .options import OptionError
 from .registry import register
 from .tls import HANDSHAKE_ERRORS
-from .tlsctx import client_context, describe_failure, first_flight, handshake_facts, describe as describe_tls
+from .tlsctx import client_context, describe_failure, first_flight, handshake_facts, new_client_context
+from .tlsctx import describe as describe_tls
 from .tlsverify import ALERTS, Name, TlsParseError, format_name, parse_subject, subject_matches
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ CLIENT_CERT_ALERTS = frozenset({
     "TLSV1_ALERT_ACCESS_DENIED", "TLSV1_ALERT_DECRYPT_ERROR", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
 })
 """Alerts about *our* certificate: the server sends them only after our side accepted its certificate."""
+
+
+TLS13_ONLY = "under TLS 1.3 the CertificateRequest is encrypted, so its CA list cannot be read"
 
 
 class Taken(enum.Enum):
@@ -90,6 +94,14 @@ def untrusted_identity() -> trustme.LeafCert:
 
     return trustme.CA(organization_name="activate-ports untrusted CA").issue_cert(
         "untrusted-client.activate-ports.invalid", common_name="activate-ports untrusted client")
+
+
+@functools.lru_cache(maxsize=16)
+def untrusted_context(anchor: Path | None, verify: bool) -> ssl.SSLContext:
+    """A client context presenting :func:`untrusted_identity` (shared: never modify it)."""
+    context = new_client_context(anchor, verify=verify)
+    untrusted_identity().configure_cert(context)
+    return context
 
 
 async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes, reject_status: frozenset[int],
@@ -168,17 +180,15 @@ class MtlsProbe(Probe):
         anchor, trust = self.server_trust
         spec_identity = self.tls.client_cert is not None
         try:
-            verified = client_context(anchor, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+            # Without a spec identity, presenting *some* certificate still lets a TLS 1.2
+            # server reach the point where it judges it, which proves our side had
+            # accepted the server's certificate.
+            verified = (client_context(anchor, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+                        if spec_identity else untrusted_context(anchor, True))
             with_spec = client_context(verify=False, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
-        except (OSError, ssl.SSLError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             return ProtocolResult(False, f"cannot load tls.client_cert/tls.client_key: {describe_failure(exc)}")
-        without = client_context(verify=False)
-        untrusted = client_context(verify=False)
-        untrusted_identity().configure_cert(untrusted)
-        if not spec_identity:
-            # Presenting *some* certificate lets a TLS 1.2 server reach the point where it
-            # judges it, which proves our side had accepted the server's certificate.
-            untrusted_identity().configure_cert(verified)
+        without, untrusted = client_context(verify=False), untrusted_context(None, False)
         request = build_request(host_header(conn.target.name, conn.target.spec_port, 443), self.path)
         limit = conn.target.timeout * 0.9
 
@@ -237,12 +247,13 @@ class MtlsProbe(Probe):
             flight = await asyncio.wait_for(first_flight(conn, ssl.TLSVersion.TLSv1_2), limit)
         except asyncio.TimeoutError:
             return SubCheck(name, None, f"not verifiable: no TLS 1.2 answer within {limit:.1f}s")
-        except (TlsParseError, *HANDSHAKE_ERRORS) as exc:
-            return SubCheck(name, None, f"not verifiable: TLS 1.2 handshake failed: {describe_failure(exc)}")
+        except TlsParseError as exc:
+            return SubCheck(name, None, f"not verifiable: the answer to a TLS 1.2 ClientHello is not TLS ({exc})")
+        except HANDSHAKE_ERRORS as exc:
+            return SubCheck(name, None, f"not verifiable: the server refused TLS 1.2 ({describe_failure(exc)}); {TLS13_ONLY}")
         if flight.alert is not None:
             return SubCheck(name, None, f"not verifiable: the server refused TLS 1.2 (alert "
-                                        f"{ALERTS.get(flight.alert, flight.alert)}); under TLS 1.3 the "
-                                        "CertificateRequest is encrypted")
+                                        f"{ALERTS.get(flight.alert, flight.alert)}); {TLS13_ONLY}")
         if flight.ca_names is None:
             return SubCheck(name, False, "the server requested no client certificate over TLS 1.2")
         missing = [text for text, wanted in zip(self.acceptable_ca, self.wanted)

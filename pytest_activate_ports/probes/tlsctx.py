@@ -8,6 +8,9 @@ described in evidence are decided once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import ipaddress
 import re
 import ssl
 import warnings
@@ -31,7 +34,7 @@ NEGOTIATED = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
 """``SSLObject.version()`` strings as versions that can be compared with a floor."""
 
 
-def client_context(
+def new_client_context(
     ca: Path | None = None,
     *,
     verify: bool = True,
@@ -40,15 +43,12 @@ def client_context(
     minimum: ssl.TLSVersion | None = None,
     maximum: ssl.TLSVersion | None = None,
 ) -> ssl.SSLContext:
-    """A client context trusting ``ca`` (the system store when None).
-
-    With ``verify=False`` the chain and host name are not checked: used to
-    *observe* a server (what certificate does it present?) before judging it.
-    An encrypted ``client_key`` raises ``ValueError`` instead of prompting on a
-    terminal that an unattended CI run does not have.
-    """
-    context = ssl.create_default_context(cafile=str(ca) if ca else None)
-    if not verify:
+    """A fresh client context trusting ``ca`` (the system store when None); see :func:`client_context`."""
+    if verify:
+        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+    else:
+        # Nothing is verified, so the system trust store (tens of ms to load) is not needed.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if client_cert is not None:
@@ -56,6 +56,18 @@ def client_context(
     if minimum is not None or maximum is not None:
         set_versions(context, minimum, maximum)
     return context
+
+
+client_context = functools.lru_cache(maxsize=64)(new_client_context)
+"""A shared client context for these arguments: never modify it (use :func:`new_client_context` for that).
+
+With ``verify=False`` the chain and host name are not checked: used to
+*observe* a server (what certificate does it present?) before judging it.
+An encrypted ``client_key`` raises ``ValueError`` instead of prompting on a
+terminal that an unattended CI run does not have. Contexts are cached
+because loading a trust store costs tens of milliseconds of event-loop time
+per probe, and one context serves any number of connections.
+"""
 
 
 def _no_password() -> str:
@@ -136,7 +148,7 @@ def handshake_facts(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> Mapping[str, s
     if cert:
         facts["subject"] = _name(cert.get("subject", ()))
         facts["issuer"] = _name(cert.get("issuer", ()))
-        sans = [str(entry[1]) for entry in cert.get("subjectAltName", ()) if entry[0] in ("DNS", "IP Address")]
+        sans = [_san(str(entry[0]), str(entry[1])) for entry in cert.get("subjectAltName", ()) if entry[0] in ("DNS", "IP Address")]
         if sans:
             facts["san"] = ", ".join(sans)
         if "notAfter" in cert:
@@ -189,6 +201,14 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _san(kind: str, value: str) -> str:
+    """A name from subjectAltName; OpenSSL spells IPv6 addresses out in full (``0:0:0:0:0:0:0:1``)."""
+    if kind == "IP Address":
+        with contextlib.suppress(ValueError):
+            return ipaddress.ip_address(value.strip()).compressed
+    return value
 
 
 def _name(rdns: object) -> str:
