@@ -3,6 +3,111 @@
 from __future__ import annotations
 
 # --- binary-protocol probes (ssh, postgres, mongodb, amqp, mysql, nfs, slurm) ---
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import trustme
+
+from pytest_activate_ports.probes import registry
+from pytest_activate_ports.probes.base import MAX_READ, Connection, ProtocolResult, Target
+from pytest_activate_ports.spec.model import TlsConfig
+
+from . import daemons
+
+ProbePort = Callable[..., Awaitable[ProtocolResult]]
+Emulate = Callable[[Awaitable[asyncio.Server]], Awaitable[int]]
+
+
+@pytest.fixture
+def probe_port() -> ProbePort:
+    """``await probe_port(kind, port, options, tls)``: one probe's check against 127.0.0.1:port, as the engine runs it."""
+
+    async def run(kind: str, port: int, options: dict[str, Any] | None = None, tls: TlsConfig | None = None,
+                  name: str = "localhost", timeout: float = 5.0) -> ProtocolResult:
+        probe = registry.build(kind, options or {}, tls or TlsConfig())
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=MAX_READ)
+        conn = Connection(Target(name, name, "127.0.0.1", port, port, timeout), reader, writer)
+        try:
+            return await asyncio.wait_for(probe.check(conn), timeout)
+        finally:
+            conn.close()
+            with contextlib.suppress(OSError, ssl.SSLError):
+                await writer.wait_closed()
+
+    return run
+
+
+@pytest_asyncio.fixture
+async def emulate() -> AsyncIterator[Emulate]:
+    """``port = await emulate(serve_x("127.0.0.1", 0, ...))``: start an emulator, closed after the test."""
+    servers: list[asyncio.Server] = []
+
+    async def start(server: Awaitable[asyncio.Server]) -> int:
+        servers.append(await server)
+        return int(servers[-1].sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+    await asyncio.sleep(0.05)  # let handlers see the probe's hang-up and finish before the loop closes
+
+
+def _daemon(start: Callable[[], daemons.Daemon]) -> Iterator[daemons.Daemon]:
+    try:
+        daemon = start()
+    except daemons.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def real_sshd() -> Iterator[daemons.Daemon]:
+    """Debian's OpenSSH sshd on a high loopback port."""
+    yield from _daemon(daemons.start_sshd)
+
+
+@pytest.fixture(scope="session")
+def real_postgres_tls(localhost_cert: trustme.LeafCert) -> Iterator[daemons.Daemon]:
+    """Debian's PostgreSQL with ssl=on and a trustme certificate for localhost."""
+    yield from _daemon(lambda: daemons.start_postgres(localhost_cert))
+
+
+@pytest.fixture(scope="session")
+def real_postgres_plain() -> Iterator[daemons.Daemon]:
+    """Debian's PostgreSQL as initdb leaves it: ssl=off."""
+    yield from _daemon(daemons.start_postgres)
+
+
+@pytest.fixture(scope="session")
+def real_mariadb(localhost_cert: trustme.LeafCert) -> Iterator[daemons.Daemon]:
+    """Debian's MariaDB with TLS configured."""
+    yield from _daemon(lambda: daemons.start_mariadb(localhost_cert))
+
+
+@pytest.fixture(scope="session")
+def real_mariadb_refusing() -> Iterator[daemons.Daemon]:
+    """Debian's MariaDB without any account: it refuses every host with an ERR packet."""
+    yield from _daemon(lambda: daemons.start_mariadb(refuse_everyone=True))
+
+
+@pytest.fixture(scope="session")
+def real_rabbitmq() -> Iterator[daemons.Daemon]:
+    """Debian's RabbitMQ broker (AMQP 0-9-1)."""
+    yield from _daemon(daemons.start_rabbitmq)
+
+
+@pytest.fixture(scope="session")
+def real_ganesha() -> Iterator[daemons.Daemon]:
+    """Debian's NFS-Ganesha serving NFSv4."""
+    yield from _daemon(daemons.start_ganesha)
+
 
 
 # --- HTTP-family probes (http, http-redirect, wss, vault, smtp-starttls) ---
