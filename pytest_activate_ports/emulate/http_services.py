@@ -84,7 +84,11 @@ async def _serve(host: str, port: int, ssl: ssl_module.SSLContext | None, respon
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
-                request = parse_request((await reader.readuntil(b"\r\n\r\n"))[:-4])
+                first = await reader.readexactly(1)
+                if not (first.isalpha() and first.isupper()):
+                    # Like real servers, refuse a non-HTTP first byte (a TLS ClientHello) at once.
+                    raise ValueError(f"request starts with {first!r}")
+                request = parse_request((first + await reader.readuntil(b"\r\n\r\n"))[:-4])
             except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
                 writer.write(response(400, {"Content-Type": "text/plain"}, b"bad request\n"))
             else:
