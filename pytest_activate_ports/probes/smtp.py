@@ -133,9 +133,11 @@ class SmtpStarttlsProbe(Probe):
         ehlo = await command(conn, hello)
         offered = extensions(ehlo)
         facts["extensions"] = " ".join(sorted(offered))
-        if ehlo.code != 250 or "STARTTLS" not in offered:
-            shown = f"'{ehlo}'" if ehlo.code != 250 else f"only {facts['extensions'] or 'no extensions'}"
-            return ProtocolResult(False, f"greeting '{greeting}' but EHLO offers no STARTTLS ({shown})", facts=facts)
+        if ehlo.code != 250:
+            return ProtocolResult(False, f"greeting '{greeting}' but EHLO answered '{ehlo}'", facts=facts)
+        if "STARTTLS" not in offered:
+            listed = facts["extensions"] or "none"
+            return ProtocolResult(False, f"greeting '{greeting}' but EHLO offers no STARTTLS (extensions: {listed})", facts=facts)
         starttls = await command(conn, "STARTTLS")
         if starttls.code != 220:
             return ProtocolResult(False, f"EHLO offers STARTTLS but STARTTLS answered '{starttls}'", facts=facts)
