@@ -55,7 +55,9 @@ def suite_properties(config: pytest.Config, run: ActivateRun, recorder: Recorder
     props = [("activate.spec", f"{spec.path} sha256={spec.sha256}") for spec in run.specs.values()]
     props += [
         ("activate.role", run.role or ""),
-        ("activate.summary", ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items())),
+        ("activate.summary", f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
+                             f"{counts['error']} errors; {counts['required_ok']} required ok, "
+                             f"{counts['optional_ok']} optional ok, {counts['forbidden_ok']} forbidden ok"),
         ("activate.testcase_properties", "written" if per_testcase(config) else f"off: set {ENABLE_LINE} to write them"),
     ]
     if run.settings.evidence is not None:

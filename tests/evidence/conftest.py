@@ -115,3 +115,12 @@ def validate(evidence_schema: dict[str, Any]) -> Callable[[Path], dict[str, Any]
 def outcomes(document: dict[str, Any]) -> dict[str, str]:
     """Node name (after ``::``) -> outcome, from an evidence document."""
     return {record["nodeid"].split("::", 1)[1]: record["outcome"] for record in document["records"]}
+
+
+@pytest.fixture
+def two_vantages(pytester: pytest.Pytester, vantage_spec: Path) -> tuple[Path, Path]:
+    """Evidence of the same spec run from the internet and from the control plane."""
+    paths = (pytester.path / "internet.json", pytester.path / "control-plane.json")
+    for role, path in zip(("internet", "control-plane"), paths):
+        run_vantage(pytester, vantage_spec, role, "--activate-evidence", str(path))
+    return paths
