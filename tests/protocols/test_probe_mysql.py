@@ -1,0 +1,111 @@
+"""The ``mysql`` probe: greeting and ERR packets on bytes, then Debian's MariaDB greeting and refusing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pytest_activate_ports.emulate.mysql import error, greeting, packet, serve_mysql
+from pytest_activate_ports.probes.mysql import ErrorPacket, Greeting, parse_greeting
+from pytest_activate_ports.probes.wire import WireError
+
+from .conftest import Emulate, ProbePort
+from .daemons import Daemon
+
+# Captured from Debian's MariaDB 10.11 (scramble bytes replaced): no TLS configured.
+MARIADB_GREETING = (b"d\x00\x00\x00\n5.5.5-10.11.19-MariaDB-0+deb12u1\x00\x04\x00\x00\x00abcdefgh\x00\xfe\xf7\x08\x02\x00"
+                    b"\xff\x81\x15\x00\x00\x00\x00\x00\x00\x1d\x00\x00\x00ijklmnopqrst\x00mysql_native_password\x00")
+MARIADB_REFUSAL = b"D\x00\x00\x00\xffj\x04Host 'localhost' is not allowed to connect to this MariaDB server"
+
+
+def test_probe_mysql_parses_captured_mariadb_greeting() -> None:
+    answer = parse_greeting(MARIADB_GREETING)
+    assert isinstance(answer, Greeting)
+    assert (answer.version, answer.connection_id, answer.auth_plugin) == ("5.5.5-10.11.19-MariaDB-0+deb12u1", 4, "mysql_native_password")
+    assert answer.product == "10.11.19-MariaDB-0+deb12u1"
+    assert not answer.tls
+
+
+def test_probe_mysql_parses_mysql8_greeting_with_tls() -> None:
+    answer = parse_greeting(packet(greeting("8.0.36", 7, tls=True)))
+    assert isinstance(answer, Greeting)
+    assert (answer.product, answer.tls, answer.auth_plugin) == ("MySQL 8.0.36", True, "caching_sha2_password")
+
+
+def test_probe_mysql_parses_error_packets_with_and_without_sqlstate() -> None:
+    assert parse_greeting(MARIADB_REFUSAL) == ErrorPacket(1130, "Host 'localhost' is not allowed to connect to this MariaDB server")
+    assert parse_greeting(packet(b"\xff\x10\x04#08004Too many connections")) == ErrorPacket(1040, "Too many connections")
+
+
+def test_probe_mysql_waits_for_every_truncation() -> None:
+    assert all(parse_greeting(MARIADB_GREETING[:n]) is None for n in range(len(MARIADB_GREETING)))
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"SSH-2.0-OpenSSH_9.2p1\r\n", "an SSH banner"),
+    (b"HTTP/1.1 400 Bad Request\r\n", "not a MySQL packet header"),
+    (packet(greeting("5.0", 1, False, protocol=9)), "protocol version 9, expected 10"),
+    (packet(b"\n8.0.36\x00\x01\x00"), "truncated MySQL greeting"),
+    (packet(b"\n8.0.36"), "unterminated string"),
+    (packet(b"\xff\x01"), "truncated MySQL error packet"),
+    (MARIADB_GREETING + b"\x00", "unexpected bytes after the greeting"),
+])
+def test_probe_mysql_rejects_non_mysql_bytes(data: bytes, reason: str) -> None:
+    with pytest.raises(WireError, match=reason):
+        parse_greeting(data)
+
+
+@given(st.binary(max_size=200))
+def test_probe_mysql_parser_never_fails_unexpectedly(data: bytes) -> None:
+    try:
+        parse_greeting(data)
+    except WireError:
+        pass
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_passes_on_debian_mariadb_with_tls(real_mariadb: Daemon, probe_port: ProbePort) -> None:
+    result = await probe_port("mysql", real_mariadb.port, {"require_tls": True})
+    assert result.passed, result.detail
+    server_version = real_mariadb.version.split("Ver ")[1].split()[0]  # "mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for ..."
+    assert result.facts["mysql_version"].endswith(server_version)
+    assert result.detail == f"{server_version} greeting, TLS offered"
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_reports_mariadb_refusal_honestly(real_mariadb_refusing: Daemon, probe_port: ProbePort) -> None:
+    result = await probe_port("mysql", real_mariadb_refusing.port)
+    assert result.passed, result.detail
+    assert result.detail == ("MySQL server answered with error 1130: "
+                             "Host 'localhost' is not allowed to connect to this MariaDB server")
+    assert result.warnings
+    strict = await probe_port("mysql", real_mariadb_refusing.port, {"require_tls": True})
+    assert not strict.passed
+    assert "cannot tell whether TLS is offered" in strict.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_require_tls_fails_without_ssl_capability(emulate: Emulate, probe_port: ProbePort) -> None:
+    port = await emulate(serve_mysql("127.0.0.1", 0, version="8.0.36"))
+    assert (await probe_port("mysql", port)).passed
+    result = await probe_port("mysql", port, {"require_tls": True})
+    assert not result.passed
+    assert result.detail.startswith("MySQL 8.0.36 greeting, TLS not offered, and require_tls is set")
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_rejects_ssh_banner(real_sshd: Daemon, probe_port: ProbePort) -> None:
+    result = await probe_port("mysql", real_sshd.port)
+    assert not result.passed
+    assert result.detail.startswith("not a MySQL server: not a MySQL packet header")
+    assert "(an SSH banner)" in result.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_emulated_refusal_passes_with_warning(emulate: Emulate, probe_port: ProbePort) -> None:
+    port = await emulate(serve_mysql("127.0.0.1", 0, refuse=(1040, "Too many connections")))
+    result = await probe_port("mysql", port)
+    assert result.passed
+    assert result.detail == "MySQL server answered with error 1040: Too many connections"
+    assert error(1040, "x").startswith(b"\xff\x10\x04")
