@@ -64,8 +64,9 @@ def render(report: Report) -> str:
         "<header><h1>ACTIVATE network port report</h1>",
         f'<p class="meta">Generated {escape(report.generated)} from {len(report.vantages)} vantage(s): {escape(vantages)}. '
         f"{len(report.rows)} checks, {len(report.failures)} failed.</p></header>",
-        '<section id="vantages"><h2>Vantages</h2><table class="vantages"><thead>' + _row(list(VANTAGE_HEAD), "th")
-        + "</thead><tbody>" + "".join(_row(v.facts()) for v in report.vantages) + "</tbody></table></section>",
+        '<section id="vantages"><h2>Vantages</h2><div class="scroll"><table class="vantages"><thead>'
+        + _row(list(VANTAGE_HEAD), "th") + "</thead><tbody>" + "".join(_row(v.facts()) for v in report.vantages)
+        + "</tbody></table></div></section>",
     ]
     if report.warnings:
         body.append('<section id="warnings" class="warnings"><h2>Warnings</h2><ul>'
@@ -74,8 +75,8 @@ def render(report: Report) -> str:
     body.append("".join(_failure(f) for f in report.failures) or '<p class="none">No check failed from any vantage.</p>')
     body.append("</section>")
     head = _row([*TABLE_HEAD, *(v.label for v in report.vantages)], "th")
-    body.append(f'<section id="summary"><h2>Port summary</h2><table id="port-summary" class="summary"><thead>{head}</thead>'
-                "<tbody>" + "".join(_summary_row(r) for r in report.rows) + "</tbody></table></section>")
+    body.append(f'<section id="summary"><h2>Port summary</h2><div class="scroll"><table id="port-summary" class="summary">'
+                f"<thead>{head}</thead><tbody>" + "".join(_summary_row(r) for r in report.rows) + "</tbody></table></div></section>")
     body.append("<footer>Cells: pass / FAIL / ERROR / skip (unproven) / not applicable (when false) / not run / "
                 "— (not checked from that vantage). Hover a cell for what was observed.</footer>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

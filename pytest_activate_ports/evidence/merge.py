@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from .record import JSON
 from .recorder import SCHEMA_VERSION, utc_now
@@ -18,8 +18,8 @@ from .recorder import SCHEMA_VERSION, utc_now
 Key = tuple[str, str, str, str]  # spec name, rule id, host, port label
 CELL_TEXT = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "not-run": "not run", "n/a": "—"}
 TABLE_HEAD = ("Port", "Protocol", "Location", "Direction", "Required", "Purpose")
-VANTAGE_HEAD = ("Vantage", "Runner", "Started (UTC)", "Finished (UTC)", "Complete", "Passed", "Failed", "Skipped",
-                "Errors", "Spec (sha256)", "Tool", "File")
+VANTAGE_HEAD = ("Vantage", "Runner", "Run (UTC)", "Complete", "Passed", "Failed", "Skipped", "Errors", "Spec (sha256)",
+                "Tool", "File")
 REQUIRED_TEXT = {"required": "Yes", "optional": "Optional", "forbidden": "No (must be closed)"}
 
 
@@ -47,7 +47,9 @@ class Vantage:
         """The cells of this vantage's line in the report's vantage table (see ``VANTAGE_HEAD``)."""
         doc, counts = self.document, self.document["summary"]
         specs = ", ".join(f"{s['name']} ({s['sha256'][:12]})" for s in doc["specs"])
-        return [self.label, doc["runner"]["hostname"], doc["started"], doc["finished"],
+        started, finished = (doc[k].replace("T", " ").rstrip("Z") for k in ("started", "finished"))
+        same_day = started[:10] == finished[:10]
+        return [self.label, doc["runner"]["hostname"], f"{started} → {finished[11:] if same_day else finished}",
                 "yes" if doc["complete"] else "NO", *(str(counts[k]) for k in ("passed", "failed", "skipped", "error")),
                 specs, f"{doc['tool']['name']} {doc['tool']['version']}", self.source.name]
 
@@ -145,7 +147,7 @@ def _key(record: JSON) -> Key:
     return (record["spec"], record["rule"], record["host"], record["port"])
 
 
-def _cell(vantage: Vantage, records: dict[Key, JSON], key: Key, sources: Iterable[str]) -> Cell:
+def _cell(vantage: Vantage, records: dict[Key, JSON], key: Key, sources: Sequence[str]) -> Cell:
     record = records.get(key)
     if record is not None:
         return Cell(record["outcome"], record["message"] or record["observed"])
