@@ -50,9 +50,11 @@ class HttpsProbe(Probe):
             # A server demanding a client certificate refuses here under TLS 1.3.
             seen = str(exc) if isinstance(exc, HttpError) else describe_failure(exc)
             return ProtocolResult(False, f"GET {self.path}: {seen}; TLS was {secured.detail}", facts=secured.facts)
+        conn.writer.transport.abort()
         facts = {**secured.facts, "status": str(head.status)}
         seen = f"GET {self.path} answered {describe(head)}"
         if head.status not in self.status:
             expected = "2xx/3xx/401/403" if self.status == WEB_ANSWERED else ", ".join(map(str, sorted(self.status)))
             return ProtocolResult(False, f"{seen}, expected {expected}; {secured.detail}", facts=facts)
-        return ProtocolResult(True, f"{seen}; {secured.detail}", facts=facts, warnings=secured.warnings)
+        return await self.policy.judge_floor(
+            conn, ProtocolResult(True, f"{seen}; {secured.detail}", facts=facts, warnings=secured.warnings))

@@ -55,7 +55,11 @@ class TlsPolicy:
         return f"tls.ca ({self.ca.name})" if self.ca else "the system trust store"
 
     async def establish(self, conn: Connection) -> ProtocolResult:
-        """Upgrade ``conn`` to TLS and judge the handshake; on success ``conn`` carries TLS."""
+        """Upgrade ``conn`` to TLS and judge the handshake and certificate; on success ``conn`` carries TLS.
+
+        The protocol floor is judged separately (:meth:`judge_floor`), once the
+        caller is done with ``conn``.
+        """
         try:
             await conn.start_tls(client_context(self.ca))
         except ssl.SSLCertVerificationError as exc:
@@ -72,15 +76,26 @@ class TlsPolicy:
             if left < self.expiry_warn_days:
                 warnings = (f"{conn.target.name}:{conn.target.spec_port} certificate expires in {left:.1f} days "
                             f"({facts['not_after']}), inside the {self.expiry_warn_days}-day warning window; renew it",)
+        return ProtocolResult(True, describe(facts), facts=facts, warnings=warnings)
+
+    async def judge_floor(self, conn: Connection, result: ProtocolResult) -> ProtocolResult:
+        """``result`` unless the server also accepts a version below ``min_version``.
+
+        Call it after closing the handed connection: the extra connection it
+        opens must not wait behind it on a server that serves one at a time
+        (``openssl s_server``).
+        """
+        if not result.passed or self.min_version is None:
+            return result
+        facts = dict(result.facts)
         broken, untested = await self._floor(conn, facts)
         if broken:
-            return ProtocolResult(False, f"{broken}; {describe(facts)}", facts=facts)
-        return ProtocolResult(True, describe(facts), facts=facts, warnings=warnings + untested)
+            return ProtocolResult(False, f"{broken}; {result.detail}", result.checks, facts)
+        return ProtocolResult(True, result.detail, result.checks, facts, result.warnings + untested)
 
     async def _floor(self, conn: Connection, facts: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
         """Why the server breaks ``min_version`` (or None), and warnings when that could not be tested."""
-        if self.min_version is None:
-            return None, ()
+        assert self.min_version is not None
         floor = VERSIONS[self.min_version]
         negotiated = facts.get("tls_version", "")
         if NEGOTIATED.get(negotiated, floor) < floor:
@@ -130,4 +145,6 @@ class TlsProbe(Probe):
         return cls(TlsPolicy.from_options(options, tls))
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        return await self.policy.establish(conn)
+        result = await self.policy.establish(conn)
+        conn.writer.transport.abort()  # done with it: the floor check's extra connection may queue behind it
+        return await self.policy.judge_floor(conn, result)

@@ -10,6 +10,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -36,7 +37,7 @@ class Pki:
         """A probe built as the spec loader builds it (options validated)."""
         return build(kind, options, self.config)
 
-    def changed(self, **tls: object) -> Pki:
+    def changed(self, **tls: Any) -> Pki:
         """The same PKI with some ``tls:`` entries replaced (``client_cert=None`` drops the identity)."""
         return replace(self, config=replace(self.config, **tls))
 

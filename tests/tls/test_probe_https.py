@@ -81,3 +81,13 @@ async def test_probe_https_passes_on_an_expiring_certificate_with_its_warning(
     result = await run_probe(pki.probe("https"), port)
     assert result.passed, result.detail
     assert len(result.warnings) == 1 and "certificate expires in" in result.warnings[0]
+
+
+@pytest.mark.asyncio
+async def test_probe_https_min_version_is_checked_after_the_request(
+        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve) -> None:
+    port = await serve(server_context(localhost_cert, minimum=ssl.TLSVersion.TLSv1))
+    result = await run_probe(pki.probe("https", min_version="TLS1.2"), port)
+    assert not result.passed
+    assert result.detail.startswith("also accepts TLSv1.1, older than min_version TLS1.2; disable it on the server; "
+                                    "GET / answered HTTP/1.1 200 OK")

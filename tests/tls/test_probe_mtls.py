@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import trustme
 from cryptography.hazmat.primitives import serialization
 
@@ -19,31 +21,46 @@ from ..protocols.http_servers import run_probe
 from .conftest import Pki, Serve
 
 NAMES = ["server-certificate", "no-client-cert-rejected", "untrusted-client-cert-rejected", "client-cert-accepted"]
-VERSIONS = pytest.mark.parametrize("versions", [
-    {"minimum": ssl.TLSVersion.TLSv1_3}, {"maximum": ssl.TLSVersion.TLSv1_2}], ids=["tls1.3-only", "tls1.2-max"])
+TLS13 = pytest.mark.parametrize("tls13", [True, False], ids=["tls1.3-only", "tls1.2-max"])
+
+
+def listener(leaf: trustme.LeafCert, client_ca: trustme.CA, tls13: bool, verify: ssl.VerifyMode = ssl.CERT_REQUIRED) -> ssl.SSLContext:
+    """A server context for a TLS 1.3-only or a TLS 1.2-at-most listener."""
+    if tls13:
+        return server_context(leaf, client_ca=client_ca, verify=verify, minimum=ssl.TLSVersion.TLSv1_3)
+    return server_context(leaf, client_ca=client_ca, verify=verify, maximum=ssl.TLSVersion.TLSv1_2)
 
 
 def verdicts(result: ProtocolResult) -> dict[str, bool | None]:
     return {check.name: check.passed for check in result.checks}
 
 
-@VERSIONS
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    tls13: bool
+
+
+@pytest_asyncio.fixture(params=[True, False], ids=["tls1.3-only", "tls1.2-max"])
+async def enforcing(request: pytest.FixtureRequest, pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve) -> Listener:
+    """A CAC listener requiring client certificates from the spec's client CA, in both protocol generations."""
+    return Listener(await serve(listener(localhost_cert, pki.client_ca, request.param)), request.param)
+
+
 @pytest.mark.asyncio
-async def test_probe_mtls_passes_when_client_certs_are_required_from_the_right_ca(
-        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, versions: dict[str, ssl.TLSVersion]) -> None:
-    port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, **versions))
-    result = await run_probe(pki.probe("mtls"), port)
+async def test_probe_mtls_passes_when_client_certs_are_required_from_the_right_ca(pki: Pki, enforcing: Listener) -> None:
+    result = await run_probe(pki.probe("mtls"), enforcing.port)
     assert result.passed, result.detail
     assert verdicts(result) == dict.fromkeys(NAMES, True)
-    assert result.facts["tls_version"] == ("TLSv1.3" if "minimum" in versions else "TLSv1.2")
+    assert result.facts["tls_version"] == ("TLSv1.3" if enforcing.tls13 else "TLSv1.2")
     assert result.detail.startswith("mTLS enforced: server-certificate: verifies against tls.ca (ca.pem)")
 
 
-@VERSIONS
+@TLS13
 @pytest.mark.asyncio
 async def test_probe_mtls_fails_when_client_certs_are_optional(
-        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, versions: dict[str, ssl.TLSVersion]) -> None:
-    port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, verify=ssl.CERT_OPTIONAL, **versions))
+        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, tls13: bool) -> None:
+    port = await serve(listener(localhost_cert, pki.client_ca, tls13, ssl.CERT_OPTIONAL))
     result = await run_probe(pki.probe("mtls"), port)
     assert not result.passed
     assert verdicts(result) == {**dict.fromkeys(NAMES, True), "no-client-cert-rejected": False}
@@ -60,12 +77,11 @@ async def test_probe_mtls_fails_when_client_certs_are_not_requested(
                                 "untrusted-client-cert-rejected": False}
 
 
-@VERSIONS
+@TLS13
 @pytest.mark.asyncio
 async def test_probe_mtls_fails_when_the_server_trusts_another_ca(
-        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, versions: dict[str, ssl.TLSVersion]) -> None:
-    elsewhere = trustme.CA(organization_name="some other client CA")
-    port = await serve(server_context(localhost_cert, client_ca=elsewhere, **versions))
+        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, tls13: bool) -> None:
+    port = await serve(listener(localhost_cert, trustme.CA(organization_name="some other client CA"), tls13))
     result = await run_probe(pki.probe("mtls"), port)
     assert not result.passed
     seen = verdicts(result)
@@ -74,7 +90,7 @@ async def test_probe_mtls_fails_when_the_server_trusts_another_ca(
     assert "client-cert-accepted FAILED: the spec's client certificate was rejected" in result.detail
     # Under TLS 1.3 our side finishes the handshake first, so the server's identity is still proven;
     # a TLS 1.2 server that resets mid-handshake leaves it honestly unproven, never falsely failed.
-    assert seen["server-certificate"] is (True if "minimum" in versions else None)
+    assert seen["server-certificate"] is (True if tls13 else None)
 
 
 @pytest.mark.asyncio
@@ -104,12 +120,9 @@ async def test_probe_mtls_verifies_the_server_against_server_ca_when_given(
     assert "against tls.server_ca (unrelated.pem)" in failing.checks[0].detail
 
 
-@VERSIONS
 @pytest.mark.asyncio
-async def test_probe_mtls_without_a_client_identity_is_not_verified_and_fails(
-        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, versions: dict[str, ssl.TLSVersion]) -> None:
-    port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, **versions))
-    result = await run_probe(pki.changed(client_cert=None, client_key=None).probe("mtls"), port)
+async def test_probe_mtls_without_a_client_identity_is_not_verified_and_fails(pki: Pki, enforcing: Listener) -> None:
+    result = await run_probe(pki.changed(client_cert=None, client_key=None).probe("mtls"), enforcing.port)
     assert not result.passed
     assert verdicts(result)["client-cert-accepted"] is None
     assert "client-cert-accepted NOT VERIFIED: not verified: tls.client_cert/tls.client_key are not configured" in result.detail
@@ -133,17 +146,15 @@ async def test_probe_mtls_counts_an_http_refusal_only_when_listed_in_reject_stat
     assert "refused in HTTP: HTTP/1.1 400 Bad Request (listed in reject_status)" in lenient.checks[1].detail
 
 
-@VERSIONS
 @pytest.mark.asyncio
 async def test_probe_mtls_acceptable_ca_is_failed_or_unverifiable_when_the_server_lists_no_names(
-        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve, versions: dict[str, ssl.TLSVersion]) -> None:
+        pki: Pki, enforcing: Listener) -> None:
     # Python's ssl cannot set the CA list a server sends: a real case of "lists nothing".
-    port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, **versions))
-    result = await run_probe(pki.probe("mtls", acceptable_ca=["O=activate-ports test client CA"]), port)
+    result = await run_probe(pki.probe("mtls", acceptable_ca=["O=activate-ports test client CA"]), enforcing.port)
     assert not result.passed
     listed = result.checks[-1]
     assert listed.name == "acceptable-ca-listed"
-    if "minimum" in versions:
+    if enforcing.tls13:
         assert listed.passed is None
         assert listed.detail.startswith("not verifiable: the server refused TLS 1.2 (connection closed); "
                                         "under TLS 1.3 the CertificateRequest is encrypted")

@@ -43,7 +43,7 @@ async def test_probe_tls_passes_and_reports_what_the_handshake_showed(
 async def test_probe_tls_sends_the_spec_host_name_as_sni(pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve) -> None:
     context = server_context(localhost_cert)
     seen: list[str | None] = []
-    context.sni_callback = lambda _ssl, name, _ctx: seen.append(name)  # type: ignore[func-returns-value]
+    context.sni_callback = lambda _ssl, name, _ctx: seen.append(name)
     port = await serve(context)
     result = await run_probe(pki.probe("tls"), port, name="localhost")
     assert result.passed, result.detail
