@@ -141,6 +141,7 @@ def test_parsers_never_raise_anything_but_parse_errors(parse: Callable[[bytes], 
 @pytest.mark.parametrize("written", [
     "CN=DoD Root CA 3, OU=PKI, OU=DoD, O=U.S. Government, C=US",  # RFC 4514 order
     "C=US, O=U.S. Government, OU=DoD, OU=PKI, CN=DoD Root CA 3",  # OpenSSL order
+    "C = US, O = U.S. Government, OU = DoD, OU = PKI, CN = DoD Root CA 3",  # OpenSSL default print
     "/C=US/O=U.S. Government/OU=DoD/OU=PKI/CN=DoD Root CA 3",  # OpenSSL one-line form
     "commonName=dod root ca  3,organizationalUnitName=PKI,OU=DoD,O=U.S. Government,countryName=us",
     "DoD Root CA 3",  # a bare common name
