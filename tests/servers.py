@@ -17,14 +17,13 @@ class Listener:
 
     Args:
         greeting: bytes sent to every client right after accept.
-        hold: keep connections open until close() (a tarpit) instead of closing at once.
+        hold: keep connections open, silent, until close() (a tarpit) instead of closing at once.
     """
 
     def __init__(self, greeting: bytes = b"", hold: bool = False) -> None:
         self.greeting = greeting
         self.hold = hold
         self.accepted = 0
-        self.peak_open = 0
         self._held: list[socket.socket] = []
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -53,8 +52,6 @@ class Listener:
                             pass
                     if self.hold:
                         self._held.append(conn)
-                        self._held = [c for c in self._held if _alive(c)]
-                        self.peak_open = max(self.peak_open, len(self._held))
                     else:
                         conn.close()
 
@@ -70,16 +67,6 @@ class Listener:
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
-
-
-def _alive(conn: socket.socket) -> bool:
-    """False once the peer closed (readable with EOF)."""
-    try:
-        return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
 
 
 class RefusedPort:
