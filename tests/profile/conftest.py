@@ -33,16 +33,6 @@ def profile_document() -> dict[str, Any]:
     return trace.load_profile()
 
 
-@pytest.fixture
-def write_spec(tmp_path: Path) -> Callable[[str], Path]:
-    """Write a spec's text into the test's folder and return its path."""
-    def write(text: str, name: str = "spec.yaml") -> Path:
-        path = tmp_path / name
-        path.write_text(text, encoding="utf-8")
-        return path
-    return write
-
-
 @pytest.fixture(scope="session")
 def full_spec() -> Spec:
     """``examples/activate-full.yaml`` with its default addresses."""

@@ -116,6 +116,8 @@ def test_profile_rules_run_from_a_vantage_and_expect_what_the_guide_says(full_sp
     assert rules["legacy-api-removed"].expect.value == "forbidden"
     assert {rules[r].probe.kind for r in ("lb-https", "lb-wss-tunnel", "lb-http-redirect", "lb-cac-mtls")} == {
         "https", "wss", "http-redirect", "mtls"}
+    plain_tcp = [r.id for r in full_spec.rules if r.probe.kind == "tcp" and r.port_range is None and r.expect.value != "forbidden"]
+    assert plain_tcp == [], "every single-port rule speaks its service's protocol"
     assert rules["slurm-srun"].port_range is not None and (rules["slurm-srun"].port_range.first, rules["slurm-srun"].port_range.last) == (8192, 60000)
     forbidden_from_internet = {port for rule in full_spec.rules if rule.sources == ("internet",)
                                and rule.expect.value == "forbidden" and rule.targets == ("lb",) for port in rule.ports}

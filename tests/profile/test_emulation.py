@@ -1,0 +1,96 @@
+"""The emulated ACTIVATE deployment: one command, correct run passes, every deliberate mistake is caught exactly."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_activate_ports.emulate import deployment
+from pytest_activate_ports.emulate.demo import SPEC_HEADER, _explain
+from pytest_activate_ports.emulate.vantage import VantageRun, read_junit
+
+from .conftest import EXAMPLES
+
+
+def test_emulated_spec_example_is_current() -> None:
+    expected = SPEC_HEADER + deployment.render_spec(deployment.LOOPBACK, port_map=True)
+    assert (EXAMPLES / "emulated.yaml").read_text(encoding="utf-8") == expected, (
+        "regenerate: python -c 'from pathlib import Path; from pytest_activate_ports.emulate.demo import write_spec; "
+        "write_spec(Path(\"examples\"))'")
+
+
+def test_loopback_ports_are_unprivileged_and_distinct() -> None:
+    ports = [22, 80, 443, 587, 2049, 3000, 5432, 8443, 15672, 27017]
+    mapped = [deployment.high_port(port) for port in ports]
+    assert min(mapped) > 1024 and max(mapped) <= 65535 and len(set(mapped)) == len(ports)
+
+
+def test_misconfigurations_replace_the_right_services() -> None:
+    correct = set(deployment.services())
+    wrong = set(deployment.services(["mtls-not-enforced", "ssh-closed"]))
+    assert correct - wrong == {deployment.Service("lb", 8443, "cac-mtls"), deployment.Service("slurm-controller", 22, "ssh")}
+    assert wrong - correct == {deployment.Service("lb", 8443, "tls-any-client")}
+
+
+def _run(role: str, failed: set[str]) -> VantageRun:
+    return VantageRun(role, 1 if failed else 0, {"lb-https[lb:443]": "passed"} | {name: "failed" for name in failed}, "")
+
+
+def test_misconfigured_run_must_fail_exactly_the_expected_items(capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["http-200", "postgres-on-lb"]
+    assert _explain([_run("internet", {"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]"})], names)
+    assert not _explain([_run("internet", {"lb-http-redirect[lb:80]"})], names)
+    assert not _explain([_run("internet", {"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]", "lb-https[lb:443]"})], names)
+    output = capsys.readouterr().out
+    assert "MISSED: internet-no-postgres[lb:5432]" in output and "unexpected failures: lb-https[lb:443]" in output
+
+
+def test_junit_outcomes_are_read_per_item(tmp_path: Path) -> None:
+    report = tmp_path / "run.xml"
+    report.write_text('<testsuites><testsuite><testcase name="a[h:1]"/><testcase name="b[h:2]"><failure message="x"/></testcase>'
+                      '<testcase name="c[h:3]"><skipped/></testcase><testcase name="d[h:4]"><error/></testcase></testsuite></testsuites>')
+    assert read_junit(report) == {"a[h:1]": "passed", "b[h:2]": "failed", "c[h:3]": "skipped", "d[h:4]": "error"}
+
+
+def test_one_command_runs_the_emulated_deployment_and_catches_every_mistake() -> None:
+    result = subprocess.run([sys.executable, "-m", "pytest_activate_ports.emulate", "--", "-q", "--activate-timeout", "3"],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    rows = dict(re.findall(r"^(correct +\S+) +(\d+ +\d+ +\d+ +\d+ +\d+)$", result.stdout, re.MULTILINE))
+    assert rows["correct        internet"].split() == ["21", "0", "4", "0", "0"]
+    assert all(row.split()[1:2] == ["0"] for row in rows.values()), rows
+    for mistake in deployment.MISCONFIGURATIONS.values():
+        for item in mistake.fails:
+            assert f"caught: {item}" in result.stdout
+    assert "unexpected failures: none" in result.stdout
+
+
+def test_serve_keeps_the_deployment_up_for_a_users_own_run(pytester: pytest.Pytester) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--serve"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        assert "ready" in server.stdout.readline()
+        hint = server.stdout.readline() + server.stdout.readline()
+        folder = re.search(r"ACTIVATE_EMULATION_DIR=(\S+)", hint)
+        assert folder is not None, hint
+        os.environ["ACTIVATE_EMULATION_DIR"] = folder.group(1)
+        try:
+            spec = shutil.copy(f"{folder.group(1)}/emulated.yaml", pytester.path)
+            result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "agent")
+        finally:
+            del os.environ["ACTIVATE_EMULATION_DIR"]
+        result.assert_outcomes(passed=5)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+        if server.stdout is not None:
+            server.stdout.close()
+    assert not Path(folder.group(1)).exists(), "the certificates' folder must be removed on exit"
