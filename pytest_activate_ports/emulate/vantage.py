@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -27,20 +27,28 @@ class VantageRun:
     exit_code: int
     outcomes: Mapping[str, str]  # item name ("rule[host:port]") -> passed | failed | skipped | error
     output: str
+    observed: Mapping[str, str] = field(default_factory=dict)  # item name -> the port state the evidence recorded
 
     def named(self, outcome: str) -> set[str]:
         """Items with ``outcome``."""
         return {name for name, seen in self.outcomes.items() if seen == outcome}
 
 
-def read_junit(path: Path) -> dict[str, str]:
-    """Item name -> outcome from a JUnit XML report (a setup error and a failure may share a name: error wins)."""
+def read_junit(path: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Item name -> outcome, and item name -> ``activate.observed`` (when recorded), from a JUnit XML report.
+
+    A setup error and a failure may share a name: error wins.
+    """
     outcomes: dict[str, str] = {}
+    observed: dict[str, str] = {}
     for case in ElementTree.parse(path).iter("testcase"):
+        name = case.get("name", "")
         tags = [OUTCOME_TAGS[child.tag] for child in case if child.tag in OUTCOME_TAGS]
-        seen = "error" if "error" in tags else tags[0] if tags else "passed"
-        outcomes[case.get("name", "")] = seen
-    return outcomes
+        outcomes[name] = "error" if "error" in tags else tags[0] if tags else "passed"
+        for prop in case.iter("property"):
+            if prop.get("name") == "activate.observed":
+                observed[name] = prop.get("value", "")
+    return outcomes, observed
 
 
 async def run_vantage(spec: Path, role: str, *, label: str = "", prefix: Sequence[str] = (),
@@ -63,5 +71,5 @@ async def run_vantage(spec: Path, role: str, *, label: str = "", prefix: Sequenc
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await process.communicate()
     assert process.returncode is not None
-    outcomes = read_junit(junit) if junit.is_file() else {}
-    return VantageRun(role, process.returncode, outcomes, output.decode(errors="replace"))
+    outcomes, observed = read_junit(junit) if junit.is_file() else ({}, {})
+    return VantageRun(role, process.returncode, outcomes, output.decode(errors="replace"), observed)

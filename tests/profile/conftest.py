@@ -19,6 +19,9 @@ GUIDE_COPY = REPO / "docs" / "activate-network-ports.txt"
 # The project's shared folder sits next to the repository (../shared); CI may not have it.
 SHARED_GUIDE = REPO.parent / "shared" / "reference" / "activate-network-ports.txt"
 EXAMPLES = REPO / "examples"
+NO_HYPOTHESIS = ("-p", "no:hypothesispytest")
+"""For in-process pytester runs: pytester drops modules a run imported, so hypothesis' plugin would
+re-import hypothesis (seconds) in every run's terminal summary; these runs have no hypothesis tests."""
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from pytest_activate_ports.emulate import deployment
 from pytest_activate_ports.emulate.demo import SPEC_HEADER, _explain
 from pytest_activate_ports.emulate.vantage import VantageRun, read_junit
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, NO_HYPOTHESIS
 
 
 def test_emulated_spec_example_is_current() -> None:
@@ -54,9 +54,12 @@ def test_misconfigured_run_must_fail_exactly_the_expected_items(capsys: pytest.C
 
 def test_junit_outcomes_are_read_per_item(tmp_path: Path) -> None:
     report = tmp_path / "run.xml"
-    report.write_text('<testsuites><testsuite><testcase name="a[h:1]"/><testcase name="b[h:2]"><failure message="x"/></testcase>'
+    report.write_text('<testsuites><testsuite><testcase name="a[h:1]"><properties><property name="activate.observed" '
+                      'value="filtered"/></properties></testcase><testcase name="b[h:2]"><failure message="x"/></testcase>'
                       '<testcase name="c[h:3]"><skipped/></testcase><testcase name="d[h:4]"><error/></testcase></testsuite></testsuites>')
-    assert read_junit(report) == {"a[h:1]": "passed", "b[h:2]": "failed", "c[h:3]": "skipped", "d[h:4]": "error"}
+    outcomes, observed = read_junit(report)
+    assert outcomes == {"a[h:1]": "passed", "b[h:2]": "failed", "c[h:3]": "skipped", "d[h:4]": "error"}
+    assert observed == {"a[h:1]": "filtered"}
 
 
 def test_one_command_runs_the_emulated_deployment_and_catches_every_mistake() -> None:
@@ -84,7 +87,7 @@ def test_serve_keeps_the_deployment_up_for_a_users_own_run(pytester: pytest.Pyte
         os.environ["ACTIVATE_EMULATION_DIR"] = folder.group(1)
         try:
             spec = shutil.copy(f"{folder.group(1)}/emulated.yaml", pytester.path)
-            result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "agent")
+            result = pytester.runpytest(*NO_HYPOTHESIS, "--activate-spec", str(spec), "--activate-role", "agent")
         finally:
             del os.environ["ACTIVATE_EMULATION_DIR"]
         result.assert_outcomes(passed=5)

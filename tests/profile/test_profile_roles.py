@@ -12,7 +12,7 @@ from pytest_activate_ports.profiles import trace
 from pytest_activate_ports.profiles.guide import parse_guide
 from pytest_activate_ports.spec import Spec, SpecError, load_spec
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, NO_HYPOTHESIS
 
 ITEMS_PER_ROLE = {
     "internet": 25,
@@ -40,7 +40,7 @@ def test_profile_collects_every_guide_row_of_each_vantage(
         role: str, pytester: pytest.Pytester, spec_in_pytester: Callable[[str], Path], full_spec: Spec,
         guide_text: str, profile_document: dict[str, Any]) -> None:
     spec = spec_in_pytester("activate-full.yaml")
-    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", role, "--collect-only", "-q")
+    result = pytester.runpytest(*NO_HYPOTHESIS, "--activate-spec", str(spec), "--activate-role", role, "--collect-only", "-q")
     collected = {line.split("::", 1)[1] for line in result.outlines if line.startswith("activate-full.yaml::")}
     assert collected == expected_items(full_spec, role, guide_text, profile_document)
     assert len(collected) == ITEMS_PER_ROLE[role]
@@ -94,7 +94,7 @@ def test_a_rule_switched_off_is_skipped_with_the_guides_reason(full_plan: Callab
 def test_feature_override_on_the_command_line_reports_the_skip(
         pytester: pytest.Pytester, spec_in_pytester: Callable[[str], Path]) -> None:
     spec = spec_in_pytester("activate-full.yaml")
-    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "cluster-node",
+    result = pytester.runpytest(*NO_HYPOTHESIS, "--activate-spec", str(spec), "--activate-role", "cluster-node",
                                 "--activate-feature", "slurm=false", "-rs", "-k", "slurmctld")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*not applicable: when 'cloud_clusters and slurm' is false (cloud_clusters=True, "
