@@ -8,6 +8,7 @@ is tallied :mod:`.recorder`, the JUnit rules :mod:`.junit`, the matrix
 from __future__ import annotations
 
 import shutil
+import sys
 from typing import TYPE_CHECKING, Generator
 
 import pytest
@@ -65,17 +66,30 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
-    """Write the evidence file and the JUnit suite properties (before the JUnit writer closes its file)."""
+    """Write the evidence file and the JUnit suite properties (before the JUnit writer closes its file).
+
+    An evidence file that cannot be written fails the run: CI must not keep a
+    green job whose compliance record is missing.
+    """
     config = session.config
     recorder = config.stash.get(RECORDER, None)
     if recorder is None:
         return
     run = recorder.run
-    document = recorder.document(session, exitstatus)
     if junit.family(config) is not None and (run.specs or run.errors):
         junit.add_suite_properties(config, redact(junit.suite_properties(config, run, recorder), _secrets(run)))
-    if run.settings.evidence is not None:
-        write_json(config.invocation_params.dir / run.settings.evidence, document, _secrets(run))
+    if run.settings.evidence is None:
+        return
+    path = config.invocation_params.dir / run.settings.evidence
+    try:
+        write_json(path, recorder.document(session, exitstatus), _secrets(run))
+    except OSError as exc:
+        recorder.outcome_line = (f"activate: could not write the evidence file {path}: {exc.strerror or exc}", "red")
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if config.pluginmanager.get_plugin("terminalreporter") is None:
+            print(recorder.outcome_line[0], file=sys.stderr)
+    else:
+        recorder.outcome_line = (f"activate evidence: {path}" + ("" if recorder.complete else " (incomplete run)"), "")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -85,12 +99,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """The host x port matrix and the counts line."""
+    """The host x port matrix, the counts line, and where the evidence went."""
     recorder = config.stash.get(RECORDER, None)
-    if recorder is None or not recorder.entries:
+    if recorder is None:
         return
-    entries = recorder.entries.values()
-    grid = matrix.cells((e.observation.check.host.name, e.observation.check.label, e.outcome) for e in entries)
-    width = shutil.get_terminal_size().columns
-    title = f"activate port matrix (role {recorder.run.role or '-'})"
-    matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))
+    if recorder.entries:
+        entries = recorder.entries.values()
+        grid = matrix.cells((e.observation.check.host.name, e.observation.check.label, e.outcome) for e in entries)
+        width = shutil.get_terminal_size().columns
+        title = f"activate port matrix (role {recorder.run.role or '-'})"
+        matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))
+    if recorder.outcome_line is not None:
+        text, colour = recorder.outcome_line
+        if colour or config.get_verbosity() >= 0:
+            terminalreporter.write_sep("-", text, **({colour: True} if colour else {}))

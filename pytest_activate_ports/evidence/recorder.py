@@ -91,6 +91,8 @@ class Recorder:
         self.entries: dict[str, Entry] = {}
         self.deselected: list[str] = []
         self.collection_errors: list[str] = []
+        self.complete = False
+        self.outcome_line: tuple[str, str] | None = None  # what became of the evidence file: (text, colour or "")
 
     def observe(self, item: PortCheckItem, report: pytest.TestReport) -> Entry:
         """Record one phase report of a port-check item."""
@@ -119,10 +121,10 @@ class Recorder:
         selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)]
         not_run = [nodeid for nodeid in selected if not (nodeid in self.entries and self.entries[nodeid].done)]
         settings = self.run.settings
-        complete = exitstatus in _DONE and not not_run and not self.collection_errors
+        self.complete = exitstatus in _DONE and not not_run and not self.collection_errors
         return {
             "schema_version": SCHEMA_VERSION,
-            "complete": complete,
+            "complete": self.complete,
             "exit_status": int(exitstatus),
             "tool": {"name": "pytest-activate-ports", "version": _version("pytest-activate-ports")},
             "python": platform.python_version(),

@@ -148,3 +148,18 @@ def test_evidence_survives_a_real_ctrl_c_while_probes_are_in_flight(pytester: py
     document = validate(pytester.path / "e.json")
     assert document["complete"] is False
     assert [n.split("::")[1] for n in document["not_run"]][-1] == "ui[lb:443]"
+
+
+def test_evidence_path_is_named_after_the_run(pytester: pytest.Pytester, vantage_spec: Path) -> None:
+    result = run_vantage(pytester, vantage_spec, "internet", "--activate-evidence", "e.json")
+    result.stdout.fnmatch_lines([f"*- activate evidence: {pytester.path / 'e.json'} -*"])
+    result = run_vantage(pytester, vantage_spec, "internet", "--activate-evidence", "e.json", "-x")
+    result.stdout.fnmatch_lines(["*- activate evidence: *e.json (incomplete run) -*"])
+
+
+def test_evidence_that_cannot_be_written_fails_the_run(pytester: pytest.Pytester, vantage_spec: Path) -> None:
+    (pytester.path / "taken").mkdir()
+    result = run_vantage(pytester, vantage_spec, "control-plane", "--activate-evidence", "taken", "-k", "mongodb")
+    assert result.ret == pytest.ExitCode.INTERNAL_ERROR
+    result.stdout.fnmatch_lines(["*activate: could not write the evidence file *taken: Is a directory*"])
+    assert [p.name for p in pytester.path.iterdir() if p.name.startswith(".taken")] == []
