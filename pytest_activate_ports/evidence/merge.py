@@ -105,9 +105,9 @@ class Failure:
     def facts(self) -> list[tuple[str, str]]:
         """What an auditor needs besides the message: where, what was expected and seen, when, which item."""
         record = self.record
-        elapsed = "" if record["elapsed_ms"] is None else f" after {record['elapsed_ms']:g} ms"
+        elapsed = "—" if record["elapsed_ms"] is None else f"{record['elapsed_ms']:g} ms"
         return [("Address", record["address"]), ("Expected", f"{record['expect']} ({record['probe']})"),
-                ("Observed", record["observed"] + elapsed), ("Purpose", record["reason"] or "—"),
+                ("Observed", record["observed"]), ("Elapsed", elapsed), ("Purpose", record["reason"] or "—"),
                 ("Checked", record["finished"]), ("Node id", record["nodeid"])]
 
     @property
