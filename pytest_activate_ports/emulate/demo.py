@@ -104,12 +104,14 @@ async def demo(variant: str, pytest_args: Sequence[str]) -> int:
     _table(results)
     correct = max((run.exit_code for run in results.get("correct", [])), default=0)
     caught = _explain(results["misconfigured"], names) if "misconfigured" in results else True
-    if variant == "misconfigured":
-        code = 0 if caught else 1
+    code = correct or (0 if caught else 1)
+    if code:
+        verdict = f"the correct deployment failed (pytest exit code {correct})" if correct else \
+            "the misconfigured deployment did not fail exactly on the expected items"
     else:
-        code = correct if correct else (0 if caught else 1)
-    verdict = {0: "the correct deployment passed" + (" and every misconfiguration was caught exactly" if "misconfigured" in results else "")}
-    print(f"\n== verdict: {verdict.get(code, 'see above: the checks did not come out as expected')} (exit {code})")
+        verdict = "the correct deployment passed" if "correct" in results else "the misconfigured deployment failed as expected"
+        verdict += " and every misconfiguration was caught exactly" if variant == "both" else ""
+    print(f"\n== verdict: {verdict} (exit {code})")
     return code
 
 

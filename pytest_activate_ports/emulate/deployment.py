@@ -68,7 +68,7 @@ SERVICES = (
     Service("nfs", 2049, "nfs"),
     Service("workspace", 22, "ssh"), *(Service("workspace", port, "http") for port in (3000, 3001, 3003, 3004)),
     Service("slurm-controller", 22, "ssh"), Service("slurm-controller", 2049, "nfs"),
-    Service("slurm-controller", 6817, "listener"), Service("slurm-controller", 6819, "listener"),
+    Service("slurm-controller", 6817, "slurm"), Service("slurm-controller", 6819, "slurm"),
     Service("slurm-controller", 3306, "mysql"),
 )
 """The correct deployment."""
@@ -173,8 +173,8 @@ def ingress(routes: Mapping[str, tuple[str, int]], default: tuple[str, int]) -> 
     return handle
 
 
-async def _listener(host: str, port: int) -> asyncio.Server:
-    """A port that accepts and waits (Slurm daemons: checked with the ``tcp`` probe, nothing more to emulate)."""
+async def _slurm(host: str, port: int) -> asyncio.Server:
+    """slurmctld/slurmdbd as seen without the cluster's munge key: accept, then wait silently for an RPC."""
     async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             await reader.read(1)
@@ -207,7 +207,7 @@ STARTERS: Mapping[str, Starter] = {
     "ssh": lambda host, port, certs, extra: ssh.serve_ssh(host, port),
     "nfs": lambda host, port, certs, extra: nfs.serve_nfs(host, port),
     "mysql": lambda host, port, certs, extra: mysql.serve_mysql(host, port),
-    "listener": lambda host, port, certs, extra: _listener(host, port),
+    "slurm": lambda host, port, certs, extra: _slurm(host, port),
 }
 
 
