@@ -71,7 +71,10 @@ def write_spec(pytester: pytest.Pytester) -> Callable[[str], Path]:
 
 @pytest.fixture(autouse=True)
 def _pytester_ini(request: pytest.FixtureRequest) -> None:
-    """Give every pytester run an ini, so plugins (pytest-asyncio) start without config warnings."""
+    """Give every pytester run an ini, so plugins (pytest-asyncio) start without config warnings.
+
+    Hypothesis' plugin is left out of inner runs: it adds a second of summary per run and nothing they use.
+    """
     if "pytester" in request.fixturenames:
         pytester: pytest.Pytester = request.getfixturevalue("pytester")
-        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+        pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\naddopts = -p no:hypothesispytest\n")
