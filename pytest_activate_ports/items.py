@@ -9,6 +9,7 @@ import pytest
 
 from .checks import Check
 from .engine import CheckOutcome
+from .redact import redact
 from .spec import SpecError
 from .verdict import Outcome, Verdict, judge
 
@@ -35,8 +36,9 @@ class SpecFile(pytest.File):
     def collect(self) -> Iterator[PortCheckItem]:
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
+        secrets = self.run.specs[self.path].secrets
         for check in self.run.plans[self.path].checks:
-            item = PortCheckItem.from_parent(self, name=check.name, check=check)
+            item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(pytest.mark.skip(reason=check.skip_reason))
             yield item
@@ -52,9 +54,10 @@ class PortCheckItem(pytest.Item):
 
     engine: Engine | None = None  # set for the session by the plugin before the run loop
 
-    def __init__(self, *, check: Check, **kwargs: object) -> None:
+    def __init__(self, *, check: Check, secrets: frozenset[str] = frozenset(), **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.check = check
+        self.secrets = secrets  # values from secret-named variables: never shown in any message
         self.outcome: CheckOutcome | None = None
         self.verdict: Verdict | None = None
         rule = check.rule
@@ -69,7 +72,9 @@ class PortCheckItem(pytest.Item):
             self.outcome = engine.outcome(self.check)
         except concurrent.futures.CancelledError:
             raise CheckError("probing was cancelled before this check completed") from None
-        self.verdict = judge(self.check, self.outcome)
+        verdict = judge(self.check, self.outcome)
+        self.verdict = Verdict(verdict.outcome, redact(verdict.message, self.secrets),
+                               tuple(redact(list(verdict.warnings), self.secrets)))
         if self.verdict.outcome is Outcome.ERROR:
             raise CheckError(self.verdict.message)
 

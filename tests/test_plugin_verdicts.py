@@ -186,3 +186,12 @@ def test_optional_open_port_with_failing_probe_fails(pytester: pytest.Pytester, 
 def test_optional_open_port_with_passing_probe_passes(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
     with Listener(greeting=b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n") as web:
         run(pytester, write_spec(one_rule(web.port, "optional", "probe: http"))).assert_outcomes(passed=1)
+
+
+def test_values_of_secret_named_variables_never_reach_the_terminal(pytester: pytest.Pytester, write_spec: SpecWriter,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LB_TOKEN", "secret-lb-name.invalid")
+    result = run(pytester, write_spec(one_rule(443, "required", address="${LB_TOKEN}")), "-rA")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*[[]redacted[]] does not resolve*"])
+    assert "secret-lb-name" not in result.stdout.str() + result.stderr.str()

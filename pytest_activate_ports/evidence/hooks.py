@@ -17,7 +17,8 @@ from ..items import PortCheckItem
 from . import junit, matrix
 from .record import Observation
 from .recorder import Recorder
-from .writer import redact, write_json
+from ..redact import redact
+from .writer import write_json
 
 if TYPE_CHECKING:
     from ..run import ActivateRun

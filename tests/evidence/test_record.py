@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import pytest
 
-from pytest_activate_ports.evidence.writer import REDACTED, redact, write_atomic, write_json
+from pytest_activate_ports.evidence.writer import write_atomic, write_json
+from pytest_activate_ports.redact import REDACTED, redact
 
 from .conftest import run_vantage
 
