@@ -79,6 +79,9 @@ class PostgresProbe(Probe):
                                   facts={"tls_offered": "yes"})
         ssl_object = conn.writer.get_extra_info("ssl_object")
         facts = {"tls_offered": "yes", **(handshake_facts(ssl_object) if ssl_object else {})}
+        # A graceful TLS close waits for the server's close_notify, possibly past the end of the
+        # engine's loop (leaking the socket); nothing more is sent, so abort.
+        conn.writer.transport.abort()
         trust = f"certificate verified against {self.ca.name}" if self.ca else "certificate not verified: no tls.ca in the spec"
         return ProtocolResult(True, f"PostgreSQL server answered S: TLS {facts.get('tls_version', '')} handshake completed ({trust})",
                               facts=facts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 # --- binary-protocol probes (ssh, postgres, mongodb, amqp, mysql, nfs, slurm) ---
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -58,56 +59,80 @@ async def emulate() -> AsyncIterator[Emulate]:
     await asyncio.sleep(0.05)  # let handlers see the probe's hang-up and finish before the loop closes
 
 
-def _daemon(start: Callable[[], daemons.Daemon]) -> Iterator[daemons.Daemon]:
+def run_plugin(pytester: pytest.Pytester, rules: dict[str, tuple[int, object, int]]) -> pytest.RunResult:
+    """Run the plugin on a spec with one loopback host per rule: ``{id: (spec port, probe, dialled port)}``."""
+    hosts = "".join(f'  {rule}-host: {{address: "127.0.0.1", roles: [{rule}], port_map: {{{port}: {dial}}}}}\n'
+                    for rule, (port, _, dial) in rules.items())
+    body = "".join(f"  - {{id: {rule}, from: internet, to: {rule}, port: {port}, expect: required, probe: {json.dumps(probe)}}}\n"
+                   for rule, (port, probe, _) in rules.items())
+    spec = pytester.path / "spec.yaml"
+    spec.write_text(f"version: 1\nhosts:\n{hosts}rules:\n{body}")
+    return pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--activate-timeout", "3", "-v")
+
+
+@pytest.fixture(scope="session")
+def daemon_pool(localhost_cert: trustme.LeafCert) -> Iterator[daemons.DaemonPool]:
+    """Every real server of the binary-protocol tests, started together on first use."""
+    pool = daemons.DaemonPool({
+        "sshd": daemons.start_sshd,
+        "postgres-tls": lambda: daemons.start_postgres(localhost_cert),
+        "postgres-plain": daemons.start_postgres,
+        "mariadb": lambda: daemons.start_mariadb(localhost_cert),
+        "mariadb-refusing": lambda: daemons.start_mariadb(refuse_everyone=True),
+        "rabbitmq": daemons.start_rabbitmq,
+        "ganesha": daemons.start_ganesha,
+    })
+    yield pool
+    pool.stop()
+
+
+def _real(pool: daemons.DaemonPool, name: str) -> daemons.Daemon:
     try:
-        daemon = start()
+        return pool.get(name)
     except daemons.Unavailable as exc:
         pytest.skip(str(exc))
-    yield daemon
-    daemon.stop()
 
 
-@pytest.fixture(scope="session")
-def real_sshd() -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_sshd(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's OpenSSH sshd on a high loopback port."""
-    yield from _daemon(daemons.start_sshd)
+    return _real(daemon_pool, "sshd")
 
 
-@pytest.fixture(scope="session")
-def real_postgres_tls(localhost_cert: trustme.LeafCert) -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_postgres_tls(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's PostgreSQL with ssl=on and a trustme certificate for localhost."""
-    yield from _daemon(lambda: daemons.start_postgres(localhost_cert))
+    return _real(daemon_pool, "postgres-tls")
 
 
-@pytest.fixture(scope="session")
-def real_postgres_plain() -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_postgres_plain(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's PostgreSQL as initdb leaves it: ssl=off."""
-    yield from _daemon(daemons.start_postgres)
+    return _real(daemon_pool, "postgres-plain")
 
 
-@pytest.fixture(scope="session")
-def real_mariadb(localhost_cert: trustme.LeafCert) -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_mariadb(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's MariaDB with TLS configured."""
-    yield from _daemon(lambda: daemons.start_mariadb(localhost_cert))
+    return _real(daemon_pool, "mariadb")
 
 
-@pytest.fixture(scope="session")
-def real_mariadb_refusing() -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_mariadb_refusing(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's MariaDB without any account: it refuses every host with an ERR packet."""
-    yield from _daemon(lambda: daemons.start_mariadb(refuse_everyone=True))
+    return _real(daemon_pool, "mariadb-refusing")
 
 
-@pytest.fixture(scope="session")
-def real_rabbitmq() -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_rabbitmq(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's RabbitMQ broker (AMQP 0-9-1)."""
-    yield from _daemon(daemons.start_rabbitmq)
+    return _real(daemon_pool, "rabbitmq")
 
 
-@pytest.fixture(scope="session")
-def real_ganesha() -> Iterator[daemons.Daemon]:
+@pytest.fixture
+def real_ganesha(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
     """Debian's NFS-Ganesha serving NFSv4."""
-    yield from _daemon(daemons.start_ganesha)
-
+    return _real(daemon_pool, "ganesha")
 
 
 # --- HTTP-family probes (http, http-redirect, wss, vault, smtp-starttls) ---

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +48,31 @@ class Daemon:
         for process in reversed(self.processes):
             _stop_group(process)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class DaemonPool:
+    """Starts every daemon at once on first use and stops them all at the end.
+
+    Each takes from a fraction of a second (sshd) to several (RabbitMQ's
+    Erlang VM); started side by side, the suite waits for the slowest only.
+    """
+
+    def __init__(self, starters: dict[str, Callable[[], Daemon]]) -> None:
+        self._starters = starters
+        self._executor = ThreadPoolExecutor(len(starters), thread_name_prefix="daemon")
+        self._futures: dict[str, Future[Daemon]] = {}
+
+    def get(self, name: str) -> Daemon:
+        """The running daemon ``name``; :class:`Unavailable` if it could not start."""
+        if not self._futures:
+            self._futures = {key: self._executor.submit(start) for key, start in self._starters.items()}
+        return self._futures[name].result()
+
+    def stop(self) -> None:
+        """Stop every daemon that started, side by side."""
+        running = [f.result() for f in self._futures.values() if f.exception() is None]
+        list(self._executor.map(Daemon.stop, running))
+        self._executor.shutdown()
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

@@ -13,8 +13,9 @@ from pytest_activate_ports.emulate.amqp import connection_start, field_table, se
 from pytest_activate_ports.probes.amqp import offered_protocol, parse_start
 from pytest_activate_ports.probes.wire import WireError
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
+from .http_servers import BackgroundLoop
 
 START = connection_start({"product": "RabbitMQ", "version": "3.10.8", "capabilities": {"basic.nack": True}})
 
@@ -115,3 +116,14 @@ async def test_probe_amqp_rejects_postgres(real_postgres_plain: Daemon, probe_po
     result = await probe_port("amqp", real_postgres_plain.port)
     assert not result.passed
     assert result.detail == "not an AMQP 0-9-1 broker: the server closed the connection without answering"
+
+
+def test_plugin_amqp_rule_passes_on_rabbitmq_and_fails_on_amqp_1_0(pytester: pytest.Pytester, real_rabbitmq: Daemon) -> None:
+    with BackgroundLoop() as background:
+        amqp10 = background.serve(lambda: serve_amqp("127.0.0.1", 0, offer=b"AMQP\x00\x01\x00\x00"))
+        result = run_plugin(pytester, {"broker": (5672, "amqp", real_rabbitmq.port), "qpid": (5672, "amqp", amqp10)})
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::broker[[]broker-host:5672[]] PASSED*",
+        "*qpid-host:5672 via * is open but the amqp check failed after * ms: not an AMQP 0-9-1 broker: server rejected AMQP 0-9-1 and offered AMQP 1.0.0 (protocol id 0)*",
+    ])

@@ -12,8 +12,9 @@ from pytest_activate_ports.emulate.mongodb import hello_reply, op_reply, serve_m
 from pytest_activate_ports.probes.mongodb import HEADER, OP_MSG, Hello, build_command, build_message, parse_message
 from pytest_activate_ports.probes.wire import BsonValue, DateTime, ObjectId, Timestamp, WireError, decode_bson, encode_bson
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
+from .http_servers import BackgroundLoop
 
 bson_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text() | st.binary(max_size=20)
@@ -148,3 +149,16 @@ async def test_probe_mongodb_rejects_postgres(real_postgres_plain: Daemon, probe
     result = await probe_port("mongodb", real_postgres_plain.port)
     assert not result.passed
     assert "closed the connection" in result.detail
+
+
+def test_plugin_mongodb_rule_checks_the_replica_set(pytester: pytest.Pytester) -> None:
+    probe = {"kind": "mongodb", "replica_set": "activate"}
+    with BackgroundLoop() as background:
+        good = background.serve(lambda: serve_mongodb("127.0.0.1", 0, set_name="activate", primary=False))
+        other = background.serve(lambda: serve_mongodb("127.0.0.1", 0, set_name="rs0"))
+        result = run_plugin(pytester, {"metadata": (27017, probe, good), "stray": (27017, probe, other)})
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::metadata[[]metadata-host:27017[]] PASSED*",
+        "*stray-host:27017 via * is open but the mongodb check failed after * ms: MongoDB primary, replica set 'rs0', *; expected replica set 'activate'*",
+    ])

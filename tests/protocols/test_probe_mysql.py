@@ -10,7 +10,7 @@ from pytest_activate_ports.emulate.mysql import error, greeting, packet, serve_m
 from pytest_activate_ports.probes.mysql import ErrorPacket, Greeting, parse_greeting
 from pytest_activate_ports.probes.wire import WireError
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
 
 # Captured from Debian's MariaDB 10.11 (scramble bytes replaced): no TLS configured.
@@ -109,3 +109,16 @@ async def test_probe_mysql_emulated_refusal_passes_with_warning(emulate: Emulate
     assert result.passed
     assert result.detail == "MySQL server answered with error 1040: Too many connections"
     assert error(1040, "x").startswith(b"\xff\x10\x04")
+
+
+def test_plugin_mysql_rule_passes_on_greeting_and_refusal_and_fails_on_ssh(
+        pytester: pytest.Pytester, real_mariadb: Daemon, real_mariadb_refusing: Daemon, real_sshd: Daemon) -> None:
+    result = run_plugin(pytester, {"accounting": (3306, "mysql", real_mariadb.port),
+                                   "refusing": (3306, "mysql", real_mariadb_refusing.port),
+                                   "misrouted": (3306, "mysql", real_sshd.port)})
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::accounting[[]accounting-host:3306[]] PASSED*",
+        "*spec.yaml::refusing[[]refusing-host:3306[]] PASSED*",
+        "*misrouted-host:3306 via * is open but the mysql check failed after * ms: not a MySQL server: not a MySQL packet header*",
+    ])

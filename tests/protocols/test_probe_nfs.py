@@ -15,7 +15,7 @@ from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
 
 # Captured from NFS-Ganesha 4.3 (NFSv4 only): a v3 NULL call, then a v4 one.
@@ -128,3 +128,13 @@ async def test_probe_nfs_rejects_ssh_banner(real_sshd: Daemon, probe_port: Probe
 def test_probe_nfs_rejects_versions_outside_nfs() -> None:
     with pytest.raises(OptionError, match="must be NFS versions 2, 3 or 4"):
         registry.build("nfs", {"versions": [3, 5]}, TlsConfig())
+
+
+def test_plugin_nfs_rule_passes_on_ganesha_and_fails_on_ssh(
+        pytester: pytest.Pytester, real_ganesha: Daemon, real_sshd: Daemon) -> None:
+    result = run_plugin(pytester, {"storage": (2049, "nfs", real_ganesha.port), "misrouted": (2049, "nfs", real_sshd.port)})
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::storage[[]storage-host:2049[]] PASSED*",
+        "*misrouted-host:2049 via * is open but the nfs check failed after * ms: not an ONC RPC server: not an RPC record mark*",
+    ])

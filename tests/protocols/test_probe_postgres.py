@@ -15,7 +15,7 @@ from pytest_activate_ports.probes.postgres import SSL_REQUEST, parse_ssl_answer
 from pytest_activate_ports.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
 
 
@@ -114,3 +114,16 @@ async def test_probe_postgres_emulator_with_tls(
     assert result.passed, result.detail
     ssh_port = await emulate(serve_ssh("127.0.0.1", 0))
     assert not (await probe_port("postgres", ssh_port)).passed
+
+
+def test_plugin_postgres_rule_reports_tls_and_rejects_ssh(
+        pytester: pytest.Pytester, real_postgres_tls: Daemon, real_postgres_plain: Daemon, real_sshd: Daemon) -> None:
+    strict = {"kind": "postgres", "require_tls": True}
+    result = run_plugin(pytester, {"db": (5432, strict, real_postgres_tls.port), "db-plain": (5432, strict, real_postgres_plain.port),
+                                   "db-ssh": (5432, "postgres", real_sshd.port)})
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::db[[]db-host:5432[]] PASSED*",
+        "*db-plain-host:5432 via * is open but the postgres check failed after * ms: PostgreSQL server answered N: TLS not offered, and require_tls is set*",
+        "*db-ssh-host:5432 via * is open but the postgres check failed after * ms: not a PostgreSQL server: expected 'S' or 'N'*(an SSH banner)*",
+    ])

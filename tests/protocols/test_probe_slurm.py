@@ -18,8 +18,9 @@ from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.slurm import unsolicited
 from pytest_activate_ports.spec.model import TlsConfig
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
+from .http_servers import BackgroundLoop
 
 
 async def serve_silent(hang_up: bool = False) -> asyncio.Server:
@@ -85,3 +86,15 @@ async def test_probe_slurm_rejects_immediate_hang_up(emulate: Emulate, probe_por
 def test_probe_slurm_quiet_ms_is_bounded() -> None:
     with pytest.raises(OptionError, match="'quiet_ms' must be in 0..10000"):
         registry.build("slurmctld", {"quiet_ms": 60_000}, TlsConfig())
+
+
+def test_plugin_slurm_rules_pass_on_silent_ports_and_fail_on_a_banner(pytester: pytest.Pytester, real_sshd: Daemon) -> None:
+    with BackgroundLoop() as background:
+        silent = background.serve(serve_silent)
+        result = run_plugin(pytester, {"ctld": (6817, "slurmctld", silent), "dbd": (6819, "slurmdbd", silent),
+                                       "misrouted": (6817, "slurmctld", real_sshd.port)})
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::dbd[[]dbd-host:6819[]] PASSED*",
+        "*misrouted-host:6817 via * is open but the slurmctld check failed after * ms: not a slurmctld: the server spoke first*SSH-2.0-*",
+    ])

@@ -11,7 +11,7 @@ from pytest_activate_ports.emulate.ssh import serve_ssh
 from pytest_activate_ports.probes.ssh import Identification, parse_identification
 from pytest_activate_ports.probes.wire import WireError
 
-from .conftest import Emulate, ProbePort
+from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
 
 OPENSSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10\r\n"
@@ -87,3 +87,13 @@ async def test_probe_ssh_warns_about_preamble_lines(emulate: Emulate, probe_port
     assert result.passed
     assert result.facts["ssh_software"] == "dropbear_2022.83"
     assert result.warnings == ("server sent 1 line(s) before its identification",)
+
+
+def test_plugin_ssh_rule_passes_on_sshd_and_fails_on_postgres(
+        pytester: pytest.Pytester, real_sshd: Daemon, real_postgres_plain: Daemon) -> None:
+    result = run_plugin(pytester, {"cluster": (22, "ssh", real_sshd.port), "misrouted": (22, "ssh", real_postgres_plain.port)})
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::cluster[[]cluster-host:22[]] PASSED*",
+        "*misrouted-host:22 via * is open but the ssh check failed after * ms: not an SSH server: the server closed the connection without answering*",
+    ])
