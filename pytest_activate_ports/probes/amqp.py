@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
-from .wire import WireError, read_answer, seen
+from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -159,10 +159,8 @@ class AmqpProbe(Probe):
         return cls()
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        conn.writer.write(PROTOCOL_HEADER)
-        await conn.writer.drain()
         try:
-            start = await read_answer(conn.reader, parse_start, 8 + MAX_FRAME)
+            start = await ask(conn.reader, conn.writer, PROTOCOL_HEADER, parse_start, 8 + MAX_FRAME)
         except WireError as exc:
             return ProtocolResult(False, f"not an AMQP 0-9-1 broker: {exc}")
         product = start.text("product") or "unnamed broker"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
-from .wire import BsonDocument, BsonValue, WireError, decode_bson, encode_bson, read_answer, seen
+from .wire import BsonDocument, BsonValue, WireError, ask, decode_bson, encode_bson, seen
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -140,9 +140,9 @@ class MongodbProbe(Probe):
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
-            doc = await self._command(conn, "hello", 1)
+            doc = await ask(conn.reader, conn.writer, build_command("hello", 1), parse_message, MAX_MESSAGE)
             if Hello.from_document(doc).code == COMMAND_NOT_FOUND:
-                doc = await self._command(conn, "isMaster", 2)
+                doc = await ask(conn.reader, conn.writer, build_command("isMaster", 2), parse_message, MAX_MESSAGE)
         except WireError as exc:
             return ProtocolResult(False, f"not a MongoDB server: {exc}")
         hello = Hello.from_document(doc)
@@ -160,9 +160,3 @@ class MongodbProbe(Probe):
         standalone = hello.role == "standalone" and self.replica_set is None
         warnings = ("not a replica set member; the ACTIVATE port guide expects a replica set",) if standalone else ()
         return ProtocolResult(True, detail, facts=facts, warnings=warnings)
-
-    @staticmethod
-    async def _command(conn: Connection, command: str, request_id: int) -> dict[str, BsonValue]:
-        conn.writer.write(build_command(command, request_id))
-        await conn.writer.drain()
-        return await read_answer(conn.reader, parse_message, MAX_MESSAGE)

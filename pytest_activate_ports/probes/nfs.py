@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .base import Connection, Probe, ProtocolResult
 from .options import OptionError
 from .registry import register
-from .wire import WireError, read_answer, seen
+from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -132,9 +132,8 @@ class NfsProbe(Probe):
         tried: list[str] = []
         try:
             for xid in range(1, len(self.versions) + 1):
-                conn.writer.write(build_null_call(xid, version))
-                await conn.writer.drain()
-                reply = await read_answer(conn.reader, functools.partial(parse_reply, xid=xid), MAX_RECORD + 64)
+                reply = await ask(conn.reader, conn.writer, build_null_call(xid, version),
+                                  functools.partial(parse_reply, xid=xid), MAX_RECORD + 64)
                 tried.append(f"v{version}: {reply.state}")
                 if reply.accepted and reply.status == SUCCESS:
                     facts = {"nfs_version": str(version)}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
 from .tlsctx import client_context, handshake_facts
-from .wire import WireError, read_answer, seen
+from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -55,10 +55,8 @@ class PostgresProbe(Probe):
         return cls(options.flag("require_tls", False), tls.ca)
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        conn.writer.write(SSL_REQUEST)
-        await conn.writer.drain()
         try:
-            offered = await read_answer(conn.reader, parse_ssl_answer, 64)
+            offered = await ask(conn.reader, conn.writer, SSL_REQUEST, parse_ssl_answer, 64)
         except WireError as exc:
             return ProtocolResult(False, f"not a PostgreSQL server: {exc}")
         if not offered:

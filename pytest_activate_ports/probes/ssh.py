@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
-from .wire import WireError, read_answer, seen
+from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -94,10 +94,9 @@ class SshProbe(Probe):
         return cls()
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        conn.writer.write(CLIENT_IDENTIFICATION)
-        await conn.writer.drain()
         try:
-            ident = await read_answer(conn.reader, parse_identification, MAX_PREAMBLE + MAX_IDENTIFICATION)
+            ident = await ask(conn.reader, conn.writer, CLIENT_IDENTIFICATION, parse_identification,
+                              MAX_PREAMBLE + MAX_IDENTIFICATION)
         except WireError as exc:
             return ProtocolResult(False, f"not an SSH server: {exc}")
         facts = {"ssh_protocol": ident.protocol, "ssh_software": ident.software}

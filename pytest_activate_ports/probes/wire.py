@@ -86,6 +86,14 @@ async def read_answer(reader: asyncio.StreamReader, parse: Callable[[bytes], T |
         buffer += chunk
 
 
+async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes,
+              parse: Callable[[bytes], T | None], limit: int = MAX_READ) -> T:
+    """Send ``message`` and read the answer ``parse`` recognises (see :func:`read_answer`)."""
+    writer.write(message)
+    await writer.drain()
+    return await read_answer(reader, parse, limit)
+
+
 def cstring(data: bytes, offset: int, end: int | None = None) -> tuple[bytes, int]:
     """A NUL-terminated string at ``offset`` and the offset just past its NUL."""
     stop = data.find(b"\x00", offset, len(data) if end is None else end)

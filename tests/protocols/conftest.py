@@ -75,10 +75,10 @@ def daemon_pool(localhost_cert: trustme.LeafCert) -> Iterator[daemons.DaemonPool
     """Every real server of the binary-protocol tests, started together on first use."""
     pool = daemons.DaemonPool({
         "sshd": daemons.start_sshd,
-        "postgres-tls": lambda: daemons.start_postgres(localhost_cert),
-        "postgres-plain": daemons.start_postgres,
+        "postgres_tls": lambda: daemons.start_postgres(localhost_cert),
+        "postgres_plain": daemons.start_postgres,
         "mariadb": lambda: daemons.start_mariadb(localhost_cert),
-        "mariadb-refusing": lambda: daemons.start_mariadb(refuse_everyone=True),
+        "mariadb_refusing": lambda: daemons.start_mariadb(refuse_everyone=True),
         "rabbitmq": daemons.start_rabbitmq,
         "ganesha": daemons.start_ganesha,
     })
@@ -86,53 +86,27 @@ def daemon_pool(localhost_cert: trustme.LeafCert) -> Iterator[daemons.DaemonPool
     pool.stop()
 
 
-def _real(pool: daemons.DaemonPool, name: str) -> daemons.Daemon:
-    try:
-        return pool.get(name)
-    except daemons.Unavailable as exc:
-        pytest.skip(str(exc))
+def _real(name: str, doc: str) -> Callable[[daemons.DaemonPool], daemons.Daemon]:
+    """A fixture ``real_<name>`` handing out one daemon of the pool, or skipping with its reason."""
+
+    @pytest.fixture(name=f"real_{name}")
+    def fixture(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
+        try:
+            return daemon_pool.get(name)
+        except daemons.Unavailable as exc:
+            pytest.skip(str(exc))
+
+    fixture.__doc__ = doc
+    return fixture
 
 
-@pytest.fixture
-def real_sshd(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's OpenSSH sshd on a high loopback port."""
-    return _real(daemon_pool, "sshd")
-
-
-@pytest.fixture
-def real_postgres_tls(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's PostgreSQL with ssl=on and a trustme certificate for localhost."""
-    return _real(daemon_pool, "postgres-tls")
-
-
-@pytest.fixture
-def real_postgres_plain(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's PostgreSQL as initdb leaves it: ssl=off."""
-    return _real(daemon_pool, "postgres-plain")
-
-
-@pytest.fixture
-def real_mariadb(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's MariaDB with TLS configured."""
-    return _real(daemon_pool, "mariadb")
-
-
-@pytest.fixture
-def real_mariadb_refusing(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's MariaDB without any account: it refuses every host with an ERR packet."""
-    return _real(daemon_pool, "mariadb-refusing")
-
-
-@pytest.fixture
-def real_rabbitmq(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's RabbitMQ broker (AMQP 0-9-1)."""
-    return _real(daemon_pool, "rabbitmq")
-
-
-@pytest.fixture
-def real_ganesha(daemon_pool: daemons.DaemonPool) -> daemons.Daemon:
-    """Debian's NFS-Ganesha serving NFSv4."""
-    return _real(daemon_pool, "ganesha")
+real_sshd = _real("sshd", "Debian's OpenSSH sshd on a high loopback port.")
+real_postgres_tls = _real("postgres_tls", "Debian's PostgreSQL with ssl=on and a trustme certificate for localhost.")
+real_postgres_plain = _real("postgres_plain", "Debian's PostgreSQL as initdb leaves it: ssl=off.")
+real_mariadb = _real("mariadb", "Debian's MariaDB with TLS configured.")
+real_mariadb_refusing = _real("mariadb_refusing", "Debian's MariaDB without any account: it refuses every host with an ERR packet.")
+real_rabbitmq = _real("rabbitmq", "Debian's RabbitMQ broker (AMQP 0-9-1).")
+real_ganesha = _real("ganesha", "Debian's NFS-Ganesha serving NFSv4.")
 
 
 # --- HTTP-family probes (http, http-redirect, wss, vault, smtp-starttls) ---
