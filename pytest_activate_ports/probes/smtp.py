@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
-from .tlsctx import client_context, handshake_facts
+from .tls import HANDSHAKE_ERRORS
+from .tlsctx import client_context, describe_failure, handshake_facts
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -143,13 +143,21 @@ class SmtpStarttlsProbe(Probe):
             return ProtocolResult(False, f"EHLO offers STARTTLS but STARTTLS answered '{starttls}'", facts=facts)
         try:
             await conn.start_tls(client_context(self.ca, verify=self.verify))
-        except ssl.SSLError as exc:
-            return ProtocolResult(False, f"STARTTLS accepted but the TLS handshake failed: {exc}", facts=facts)
+        except HANDSHAKE_ERRORS as exc:
+            return ProtocolResult(False, f"STARTTLS accepted but the TLS handshake failed: {describe_failure(exc)}", facts=facts)
+        try:
+            return await self._inside_tls(conn, hello, greeting, facts)
+        finally:
+            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
+            conn.writer.transport.abort()
+
+    async def _inside_tls(self, conn: Connection, hello: str, greeting: Reply, facts: dict[str, str]) -> ProtocolResult:
         facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
         inside = await command(conn, hello)
         if inside.code != 250:
             return ProtocolResult(False, f"TLS established but EHLO inside it answered '{inside}'", facts=facts)
         conn.writer.write(b"QUIT\r\n")
+        await conn.writer.drain()
         trust = "certificate not verified (verify: false)" if not self.verify else (
             f"verified against {self.ca.name}" if self.ca else "verified against the system trust store")
         version = facts.get("tls_version", "TLS")

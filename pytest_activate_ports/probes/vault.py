@@ -12,15 +12,13 @@ body is checked too, so an unrelated HTTP server answering 200 never passes.
 from __future__ import annotations
 
 import json
-import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header, read_body
 from .registry import register
-from .tlsctx import client_context
+from .tls import TlsPolicy
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -106,21 +104,29 @@ class VaultProbe(Probe):
     kind = "vault"
     summary = "GET /v1/sys/health shows Vault initialized and unsealed (active, or standby if accepted)"
 
-    def __init__(self, accept_standby: bool = True, tls: bool = False, ca: Path | None = None) -> None:
+    def __init__(self, accept_standby: bool = True, tls: TlsPolicy | None = None) -> None:
         self.accept_standby = accept_standby
         self.tls = tls
-        self.ca = ca
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> VaultProbe:
-        return cls(options.flag("accept_standby", True), options.flag("tls", False), tls.ca)
+        policy = TlsPolicy(tls.ca, None, tls.expiry_warn_days) if options.flag("tls", False) else None
+        return cls(options.flag("accept_standby", True), policy)
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        if self.tls:
-            try:
-                await conn.start_tls(client_context(self.ca))
-            except ssl.SSLError as exc:
-                return ProtocolResult(False, f"TLS handshake failed: {exc}")
+        secured = ProtocolResult(True, "plain HTTP")
+        if self.tls is not None:
+            secured = await self.tls.establish(conn)
+            if not secured.passed:
+                return secured
+        try:
+            result = await self._health(conn)
+        finally:
+            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
+            conn.writer.transport.abort()
+        return ProtocolResult(result.passed, result.detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)
+
+    async def _health(self, conn: Connection) -> ProtocolResult:
         host = host_header(conn.target.name, conn.target.spec_port, 443 if self.tls else 80)
         request = build_request(host, HEALTH_PATH, headers={"Accept": "application/json"})
         try:

@@ -14,8 +14,6 @@ import base64
 import hashlib
 import os
 import re
-import ssl
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .base import Connection, Probe, ProtocolResult
@@ -23,7 +21,7 @@ from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
 from .registry import register
-from .tlsctx import client_context, handshake_facts
+from .tls import TlsPolicy
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -101,16 +99,14 @@ class WssProbe(Probe):
 
     def __init__(
         self,
+        tls: TlsPolicy | None,
         path: str = TUNNEL_PATH,
         headers: Mapping[str, str] | None = None,
         accept_auth_required: bool | None = None,
-        ca: Path | None = None,
-        tls: bool = True,
     ) -> None:
         self.path = path
         self.headers = dict(headers or {})
         self.accept_auth_required = not self.headers if accept_auth_required is None else accept_auth_required
-        self.ca = ca
         self.tls = tls
 
     @classmethod
@@ -121,23 +117,31 @@ class WssProbe(Probe):
                 # Name the header only: its value may be a secret.
                 raise OptionError("headers", f"probe wss: header {name!r} cannot be sent (reserved name or malformed)")
         auth = options.flag("accept_auth_required", not headers)
-        return cls(request_path(options, "path", TUNNEL_PATH), headers, auth, tls.ca, options.flag("tls", True))
+        # The tls probe judges version floors; here the handshake only has to be trustworthy.
+        policy = TlsPolicy(tls.ca, None, tls.expiry_warn_days) if options.flag("tls", True) else None
+        return cls(policy, request_path(options, "path", TUNNEL_PATH), headers, auth)
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        facts: dict[str, str] = {}
-        if self.tls:
-            try:
-                await conn.start_tls(client_context(self.ca))
-            except ssl.SSLError as exc:
-                return ProtocolResult(False, f"TLS handshake failed: {exc}")
-            facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
+        secured = ProtocolResult(True, "plain ws://")
+        if self.tls is not None:
+            secured = await self.tls.establish(conn)
+            if not secured.passed:
+                return secured
+        try:
+            return await self._upgrade(conn, secured)
+        finally:
+            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
+            conn.writer.transport.abort()
+
+    async def _upgrade(self, conn: Connection, secured: ProtocolResult) -> ProtocolResult:
         key = new_key()
         host = host_header(conn.target.name, conn.target.spec_port, 443 if self.tls else 80)
         try:
             head = await exchange(conn.reader, conn.writer, upgrade_request(host, self.path, key, self.headers))
         except HttpError as exc:
-            return ProtocolResult(False, f"upgrade of {self.path}: {exc}", facts=facts)
+            return ProtocolResult(False, f"upgrade of {self.path}: {exc}", facts=secured.facts)
         result = judge_upgrade(head, self.path, key, self.accept_auth_required)
         if head.status == 101:
             conn.writer.write(close_frame())
-        return ProtocolResult(result.passed, result.detail, facts={**facts, **result.facts})
+            await conn.writer.drain()
+        return ProtocolResult(result.passed, result.detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)

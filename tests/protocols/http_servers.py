@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Awaitable, Callable, Mapping
 
 from pytest_activate_ports.probes.base import MAX_READ, Connection, Probe, ProtocolResult, Target
 from pytest_activate_ports.probes.registry import build
@@ -83,9 +83,13 @@ class BackgroundLoop:
         self._thread.start()
         return self
 
-    def serve(self, start: Callable[..., Awaitable[asyncio.Server]], **behaviour: Any) -> int:
-        """Start ``start(LOOPBACK, 0, **behaviour)`` on the loop; returns its port."""
-        server = asyncio.run_coroutine_threadsafe(start(LOOPBACK, 0, **behaviour), self.loop).result(5)
+    def serve(self, start: Callable[[], Awaitable[asyncio.Server]]) -> int:
+        """Run ``start()`` (which starts a server on port 0) on the loop; returns the port."""
+
+        async def started() -> asyncio.Server:
+            return await start()
+
+        server = asyncio.run_coroutine_threadsafe(started(), self.loop).result(5)
         self._servers.append(server)
         return port_of(server)
 
