@@ -12,11 +12,11 @@ import asyncio
 import struct
 
 from ..probes.base import MAX_READ
-from ..probes.nfs import LAST_FRAGMENT, NFS_PROGRAM, REPLY, RPC_VERSION, parse_record
+from ..probes.nfs import LAST_FRAGMENT, NFS_PROGRAM, PROG_MISMATCH, REPLY, RPC_VERSION, SUCCESS, parse_record
 from ..probes.wire import WireError, read_answer
 
 ACCEPTED, DENIED = 0, 1
-PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL = 1, 2, 3
+PROG_UNAVAIL, PROC_UNAVAIL = 1, 3
 RPC_MISMATCH = 0
 
 
@@ -32,7 +32,7 @@ def answer(call: bytes, program: int, versions: tuple[int, ...]) -> bytes:
         return head + struct.pack("!I", PROG_UNAVAIL)
     if version not in versions:
         return head + struct.pack("!3I", PROG_MISMATCH, min(versions), max(versions))
-    return head + struct.pack("!I", PROC_UNAVAIL if procedure else 0)
+    return head + struct.pack("!I", PROC_UNAVAIL if procedure else SUCCESS)
 
 
 def frame(body: bytes, fragments: int = 1) -> bytes:

@@ -101,7 +101,9 @@ class Hello:
     def from_document(cls, doc: dict[str, BsonValue]) -> Hello:
         def number(key: str) -> int | None:
             value = doc.get(key)
-            return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
+            return None if isinstance(value, float) and not value.is_integer() else int(value)  # NaN, inf: None
 
         set_name = doc.get("setName")
         if doc.get("msg") == "isdbgrid":
@@ -114,13 +116,15 @@ class Hello:
             role = "arbiter"
         else:
             role = "member without a primary or secondary state"
-        return cls(number("ok") == 1, set_name if isinstance(set_name, str) else None, role,
+        return cls(doc.get("ok") == 1, set_name if isinstance(set_name, str) else None, role,
                    number("maxWireVersion"), str(doc.get("errmsg", "")), number("code"))
 
     @property
     def release(self) -> str:
         version = self.max_wire_version
-        name = RELEASES.get(version) if version is not None else None
+        if version is None:
+            return "no maxWireVersion"
+        name = RELEASES.get(version)
         return f"maxWireVersion {version}" + (f" (MongoDB {name})" if name else "")
 
 

@@ -40,10 +40,12 @@ class Greeting:
 
     @property
     def tls(self) -> bool:
+        """The server offers TLS (CLIENT_SSL): a client may switch before authenticating."""
         return bool(self.capabilities & CLIENT_SSL)
 
     @property
     def product(self) -> str:
+        """The version as a person reads it: MariaDB's replication prefix dropped, MySQL named."""
         shown = self.version.removeprefix(MARIADB_PREFIX) if "MariaDB" in self.version else self.version
         return shown if "MariaDB" in shown else f"MySQL {shown}"
 

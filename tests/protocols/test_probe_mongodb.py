@@ -162,3 +162,13 @@ def test_plugin_mongodb_rule_checks_the_replica_set(pytester: pytest.Pytester) -
         "*spec.yaml::metadata[[]metadata-host:27017[]] PASSED*",
         "*stray-host:27017 via * is open but the mongodb check failed after * ms: MongoDB primary, replica set 'rs0', *; expected replica set 'activate'*",
     ])
+
+
+@pytest.mark.parametrize("document, expected", [
+    ({"ok": float("nan"), "maxWireVersion": float("inf")}, (False, None, "no maxWireVersion")),
+    ({"ok": True, "maxWireVersion": 13.0}, (True, 13, "maxWireVersion 13 (MongoDB 5.0)")),
+    ({"ok": "1", "maxWireVersion": "21"}, (False, None, "no maxWireVersion")),
+])
+def test_probe_mongodb_hello_fields_of_odd_types_do_not_crash(document: dict[str, BsonValue], expected: tuple[object, ...]) -> None:
+    hello = Hello.from_document(document)
+    assert (hello.ok, hello.max_wire_version, hello.release) == expected
