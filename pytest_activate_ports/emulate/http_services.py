@@ -18,8 +18,8 @@ import http
 import json
 import ssl as ssl_module
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from ..probes.wss import TUNNEL_PATH, accept_for

@@ -7,7 +7,8 @@ what its health path returns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AbstractSet
+from collections.abc import Set as AbstractSet
+from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header

@@ -114,11 +114,9 @@ class VaultProbe(Probe):
         return cls(options.flag("accept_standby", True), policy)
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        secured = ProtocolResult(True, "plain HTTP")
-        if self.tls is not None:
-            secured = await self.tls.establish(conn)
-            if not secured.passed:
-                return secured
+        secured = await self.tls.establish(conn) if self.tls else ProtocolResult(True, "plain HTTP")
+        if not secured.passed:
+            return secured
         try:
             result = await self._health(conn)
         finally:

@@ -14,7 +14,8 @@ import base64
 import hashlib
 import os
 import re
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .http import request_path
@@ -39,7 +40,7 @@ def new_key() -> str:
 
 def accept_for(key: str) -> str:
     """The ``Sec-WebSocket-Accept`` a server must answer to ``key``."""
-    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()  # noqa: S324 - mandated by RFC 6455
+    digest = hashlib.sha1((key + GUID).encode("ascii")).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -122,11 +123,9 @@ class WssProbe(Probe):
         return cls(policy, request_path(options, "path", TUNNEL_PATH), headers, auth)
 
     async def check(self, conn: Connection) -> ProtocolResult:
-        secured = ProtocolResult(True, "plain ws://")
-        if self.tls is not None:
-            secured = await self.tls.establish(conn)
-            if not secured.passed:
-                return secured
+        secured = await self.tls.establish(conn) if self.tls else ProtocolResult(True, "plain ws://")
+        if not secured.passed:
+            return secured
         try:
             return await self._upgrade(conn, secured)
         finally:

@@ -13,9 +13,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping
+from typing import Any
 
 from pytest_activate_ports.probes.base import MAX_READ, Connection, Probe, ProtocolResult, Target
 from pytest_activate_ports.probes.registry import build
@@ -43,6 +44,12 @@ async def run_probe(probe: Probe, port: int, *, name: str = LOOPBACK, spec_port:
             await asyncio.wait_for(writer.wait_closed(), 1)
         except (OSError, asyncio.TimeoutError):
             pass  # a reset peer, or a transport replaced by an aborted TLS upgrade
+
+
+async def probe_against(server: Awaitable[asyncio.Server], probe: Probe, **where: Any) -> ProtocolResult:
+    """Start ``server`` (listening on port 0), run ``probe`` against it once, stop it."""
+    async with await server as running:
+        return await run_probe(probe, port_of(running), **where)
 
 
 def free_port() -> int:
@@ -165,7 +172,7 @@ def start_nginx(root: Path, cert: Path, untrusted_cert: Path) -> Nginx:
     ws_backend = free_port()
     config = root / "nginx.conf"
     config.write_text(nginx_config(root, cert, untrusted_cert, ports, ws_backend))
-    version = subprocess.run([binary, "-v"], capture_output=True, text=True).stderr.strip()
+    version = subprocess.run([binary, "-v"], capture_output=True, text=True, check=True).stderr.strip()
     process = subprocess.Popen([binary, "-c", str(config), "-p", str(root), "-e", str(root / "error.log")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = Nginx(process, ports, version, ws_backend, root / "error.log")

@@ -9,7 +9,7 @@ from pytest_activate_ports.probes.http import judge_status
 from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.options import OptionError
 
-from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+from .http_servers import Nginx, probe, probe_against, run_probe, serve_banner
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 
@@ -41,18 +41,14 @@ def test_probe_http_rejects_unknown_option() -> None:
 
 @pytest.mark.asyncio
 async def test_probe_http_passes_on_server_error_status() -> None:
-    server = await serve_http("127.0.0.1", 0, status=500)
-    async with server:
-        result = await run_probe(probe("http"), port_of(server))
+    result = await probe_against(serve_http("127.0.0.1", 0, status=500), probe("http"))
     assert result.passed, result.detail
     assert result.facts["status"] == "500"
 
 
 @pytest.mark.asyncio
 async def test_probe_http_expected_status_mismatch_fails() -> None:
-    server = await serve_http("127.0.0.1", 0, status=500)
-    async with server:
-        result = await run_probe(probe("http", status=200, path="/api/health"), port_of(server))
+    result = await probe_against(serve_http("127.0.0.1", 0, status=500), probe("http", status=200, path="/api/health"))
     assert not result.passed
     assert "GET /api/health answered HTTP/1.1 500 Internal Server Error" in result.detail
 
@@ -66,17 +62,13 @@ async def test_probe_http_passes_against_nginx(http_nginx: Nginx) -> None:
 
 @pytest.mark.asyncio
 async def test_probe_http_rejects_ssh_banner() -> None:
-    server = await serve_banner(SSH_BANNER)
-    async with server:
-        result = await run_probe(probe("http"), port_of(server))
+    result = await probe_against(serve_banner(SSH_BANNER), probe("http"))
     assert not result.passed
     assert result.detail == "GET /: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3'"
 
 
 @pytest.mark.asyncio
 async def test_probe_http_rejects_garbage_bytes() -> None:
-    server = await serve_banner(b"\x00\x01\x02\xff garbage")
-    async with server:
-        result = await run_probe(probe("http"), port_of(server))
+    result = await probe_against(serve_banner(b"\x00\x01\x02\xff garbage"), probe("http"))
     assert not result.passed
     assert "not an HTTP response" in result.detail

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trustme
+import yaml
 
 from pytest_activate_ports.emulate.http_services import serve_http, serve_redirect, serve_vault, serve_websocket
 
@@ -30,13 +31,16 @@ def server_tls(localhost_cert: trustme.LeafCert) -> ssl.SSLContext:
 def write_spec(pytester: pytest.Pytester, ca: trustme.CA, rules: dict[str, tuple[int, str, int]]) -> Path:
     """One host per rule (``id: (spec port, probe, dialled port)``), all on loopback, trusting the test CA."""
     ca.cert_pem.write_to_path(str(pytester.path / "ca.pem"))
-    hosts = "".join(f'  {rule}-host: {{address: "{LOOPBACK}", roles: [{rule}], port_map: {{{port}: {dial}}}}}\n'
-                    for rule, (port, _, dial) in rules.items())
-    body = "".join(f"  - {{id: {rule}, from: internet, to: {rule}, port: {port}, expect: required, probe: {kind}}}\n"
-                   for rule, (port, kind, _) in rules.items())
-    spec = pytester.path / "spec.yaml"
-    spec.write_text(f"version: 1\ntls: {{ca: ca.pem}}\nhosts:\n{hosts}rules:\n{body}")
-    return spec
+    spec = {
+        "version": 1,
+        "tls": {"ca": "ca.pem"},
+        "hosts": {rule: {"address": LOOPBACK, "roles": [rule], "port_map": {port: dial}} for rule, (port, _, dial) in rules.items()},
+        "rules": [{"id": rule, "from": "internet", "to": rule, "port": port, "expect": "required", "probe": kind}
+                  for rule, (port, kind, _) in rules.items()],
+    }
+    path = pytester.path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def run(pytester: pytest.Pytester, spec: Path) -> pytest.RunResult:
@@ -55,7 +59,7 @@ def test_plugin_http_family_healthy_deployment_passes(pytester: pytest.Pytester,
         rules["mail"] = (587, "smtp-starttls", http_nginx.ports["smtp"])
     result = run(pytester, write_spec(pytester, ca, rules))
     result.assert_outcomes(passed=len(rules))
-    result.stdout.fnmatch_lines(["*spec.yaml::vault[[]vault-host:8200[]] PASSED*"])
+    result.stdout.fnmatch_lines(["*spec.yaml::vault[[]vault:8200[]] PASSED*"])
 
 
 def test_plugin_http_family_broken_deployment_fails_with_what_was_seen(
@@ -72,10 +76,10 @@ def test_plugin_http_family_broken_deployment_fails_with_what_was_seen(
     result = run(pytester, write_spec(pytester, ca, rules))
     result.assert_outcomes(failed=len(rules))
     result.stdout.fnmatch_lines_random([
-        "*redirect-host:80 via * is open but the http-redirect check failed after * ms: GET / answered 301 Location 'http://127.0.0.1/', which does not go to https://*",
-        "*tunnel-host:443 via * is open but the wss check failed after * ms: upgrade of /ws/ssh/tunnel answered HTTP/1.1 200 OK, expected 101 Switching Protocols*",
-        "*vault-host:8200 via * is open but the vault check failed after * ms: Vault 1.15.6 is sealed (503); unseal it*",
-        "*cacher-host:3000 via * is open but the http check failed after * ms: GET /: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1'*",
-        *(["*mail-host:587 via * is open but the smtp-starttls check failed*EHLO offers no STARTTLS (extensions: none)"]
+        "*redirect:80 via * is open but the http-redirect check failed after * ms: GET / answered 301 Location 'http://127.0.0.1/', which does not go to https://*",
+        "*tunnel:443 via * is open but the wss check failed after * ms: upgrade of /ws/ssh/tunnel answered HTTP/1.1 200 OK, expected 101 Switching Protocols*",
+        "*vault:8200 via * is open but the vault check failed after * ms: Vault 1.15.6 is sealed (503); unseal it*",
+        "*cacher:3000 via * is open but the http check failed after * ms: GET /: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1'*",
+        *(["*mail:587 via * is open but the smtp-starttls check failed*EHLO offers no STARTTLS (extensions: none)"]
           if "mail" in rules else []),
     ])

@@ -8,7 +8,7 @@ from pytest_activate_ports.emulate.http_services import serve_redirect
 from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.http_redirect import judge_redirect, keeps_target
 
-from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+from .http_servers import Nginx, port_of, probe, probe_against, run_probe, serve_banner
 
 
 def head(status_line: str, *headers: str) -> bytes:
@@ -51,9 +51,7 @@ def test_probe_http_redirect_path_keeping() -> None:
 
 @pytest.mark.asyncio
 async def test_probe_http_redirect_passes_against_emulated_listener() -> None:
-    server = await serve_redirect("127.0.0.1", 0)
-    async with server:
-        result = await run_probe(probe("http-redirect"), port_of(server), spec_port=80)
+    result = await probe_against(serve_redirect("127.0.0.1", 0), probe("http-redirect"), spec_port=80)
     assert result.passed, result.detail
     assert [check.name for check in result.checks] == ["GET /", "GET /activate-ports-probe?check=redirect"]
     assert "301 Location 'https://127.0.0.1/activate-ports-probe?check=redirect'" in result.detail
@@ -72,9 +70,7 @@ async def test_probe_http_redirect_honours_target_port_option() -> None:
 
 @pytest.mark.asyncio
 async def test_probe_http_redirect_warns_when_the_path_is_dropped() -> None:
-    server = await serve_redirect("127.0.0.1", 0, mode="root")
-    async with server:
-        result = await run_probe(probe("http-redirect", path="/deep/link"), port_of(server), spec_port=80)
+    result = await probe_against(serve_redirect("127.0.0.1", 0, mode="root"), probe("http-redirect", path="/deep/link"), spec_port=80)
     assert result.passed, result.detail
     assert result.warnings == ("GET /deep/link redirects to 'https://127.0.0.1/', dropping the requested path",)
 
@@ -86,18 +82,14 @@ async def test_probe_http_redirect_warns_when_the_path_is_dropped() -> None:
     ("other-host", "GET / answered 301 Location 'https://elsewhere.example/', another host than 127.0.0.1"),
 ])
 async def test_probe_http_redirect_fails_on_misconfigured_listener(mode: str, reason: str) -> None:
-    server = await serve_redirect("127.0.0.1", 0, mode=mode)
-    async with server:
-        result = await run_probe(probe("http-redirect"), port_of(server), spec_port=80)
+    result = await probe_against(serve_redirect("127.0.0.1", 0, mode=mode), probe("http-redirect"), spec_port=80)
     assert not result.passed
     assert result.detail.startswith(reason)
 
 
 @pytest.mark.asyncio
 async def test_probe_http_redirect_expects_canonical_host_when_told() -> None:
-    server = await serve_redirect("127.0.0.1", 0, mode="other-host")
-    async with server:
-        result = await run_probe(probe("http-redirect", https_host="elsewhere.example"), port_of(server), spec_port=80)
+    result = await probe_against(serve_redirect("127.0.0.1", 0, mode="other-host"), probe("http-redirect", https_host="elsewhere.example"), spec_port=80)
     assert result.passed, result.detail
 
 
@@ -119,8 +111,6 @@ async def test_probe_http_redirect_fails_against_nginx_serving_pages(http_nginx:
 
 @pytest.mark.asyncio
 async def test_probe_http_redirect_rejects_ssh_banner() -> None:
-    server = await serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n")
-    async with server:
-        result = await run_probe(probe("http-redirect"), port_of(server), spec_port=80)
+    result = await probe_against(serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n"), probe("http-redirect"), spec_port=80)
     assert not result.passed
     assert result.detail == "GET /: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1'"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import pytest
 
 from pytest_activate_ports.probes.smtp import Reply, SmtpError, address_literal, extensions, parse_reply
 
-from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+from .http_servers import Nginx, probe, probe_against, run_probe, serve_banner
 
 
 def test_probe_smtp_parses_single_and_multiline_replies() -> None:
@@ -67,9 +67,7 @@ async def serve_smtp(greeting: bytes, replies: Mapping[str, bytes]) -> asyncio.S
      "EHLO offers STARTTLS but STARTTLS answered '454 4.7.0 TLS not available'"),
 ])
 async def test_probe_smtp_fails_on_each_broken_step(greeting: bytes, replies: Mapping[str, bytes], reason: str) -> None:
-    server = await serve_smtp(greeting, replies)
-    async with server:
-        result = await run_probe(probe("smtp-starttls"), port_of(server), spec_port=587)
+    result = await probe_against(serve_smtp(greeting, replies), probe("smtp-starttls"), spec_port=587)
     assert not result.passed
     assert reason in result.detail
 
@@ -80,18 +78,14 @@ async def test_probe_smtp_fails_on_truncated_greeting() -> None:
         writer.write(b"220-mail.example\r\n")
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    async with server:
-        result = await run_probe(probe("smtp-starttls"), port_of(server))
+    result = await probe_against(asyncio.start_server(hang_up, "127.0.0.1", 0), probe("smtp-starttls"))
     assert not result.passed
     assert result.detail == "connection closed in the middle of a reply"
 
 
 @pytest.mark.asyncio
 async def test_probe_smtp_rejects_ssh_banner() -> None:
-    server = await serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n")
-    async with server:
-        result = await run_probe(probe("smtp-starttls"), port_of(server))
+    result = await probe_against(serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n"), probe("smtp-starttls"))
     assert not result.passed
     assert result.detail == "not an SMTP reply: 'SSH-2.0-OpenSSH_9.2p1'"
 

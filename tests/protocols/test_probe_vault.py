@@ -13,7 +13,7 @@ from pytest_activate_ports.emulate.http_services import Request, parse_request, 
 from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.vault import NotVaultHealth, judge_health, parse_health
 
-from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+from .http_servers import Nginx, port_of, probe, probe_against, run_probe, serve_banner
 
 
 def health(**fields: object) -> bytes:
@@ -96,9 +96,7 @@ def test_emulated_vault_honours_standbyok_like_vault() -> None:
     ("sealed", False, "is sealed (503)"),
 ])
 async def test_probe_vault_against_emulated_vault(state: str, passed: bool, words: str) -> None:
-    server = await serve_vault("127.0.0.1", 0, state=state, version="1.15.6")
-    async with server:
-        result = await run_probe(probe("vault"), port_of(server), spec_port=8200)
+    result = await probe_against(serve_vault("127.0.0.1", 0, state=state, version="1.15.6"), probe("vault"), spec_port=8200)
     assert result.passed is passed, result.detail
     assert result.detail.startswith("Vault 1.15.6 ") and words in result.detail
 
@@ -117,9 +115,7 @@ async def test_probe_vault_over_tls(localhost_cert: trustme.LeafCert, ca_pem: Pa
 
 @pytest.mark.asyncio
 async def test_probe_vault_tls_against_plain_listener_fails() -> None:
-    server = await serve_vault("127.0.0.1", 0)
-    async with server:
-        result = await run_probe(probe("vault", tls=True), port_of(server))
+    result = await probe_against(serve_vault("127.0.0.1", 0), probe("vault", tls=True))
     assert not result.passed
     assert result.detail.startswith("TLS handshake failed:")
 
@@ -133,8 +129,6 @@ async def test_probe_vault_rejects_nginx_page(http_nginx: Nginx) -> None:
 
 @pytest.mark.asyncio
 async def test_probe_vault_rejects_ssh_banner() -> None:
-    server = await serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n")
-    async with server:
-        result = await run_probe(probe("vault"), port_of(server))
+    result = await probe_against(serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n"), probe("vault"))
     assert not result.passed
     assert result.detail == "GET /v1/sys/health: not an HTTP response: 'SSH-2.0-OpenSSH_9.2p1'"

@@ -14,7 +14,7 @@ from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.wss import accept_for, close_frame, judge_upgrade, new_key, upgrade_request
 
-from .http_servers import Nginx, port_of, probe, run_probe, serve_banner
+from .http_servers import Nginx, port_of, probe, probe_against, run_probe, serve_banner
 
 SECRET = "s3cr3t-token-value"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # the sample nonce of RFC 6455 section 1.3
@@ -104,9 +104,7 @@ def test_probe_wss_rejects_reserved_or_malformed_headers_without_showing_values(
 
 @pytest.mark.asyncio
 async def test_probe_wss_upgrades_over_verified_tls(server_tls: ssl.SSLContext, ca_pem: Path) -> None:
-    server = await serve_websocket("127.0.0.1", 0, ssl=server_tls)
-    async with server:
-        result = await run_probe(probe("wss", ca=ca_pem), port_of(server), spec_port=443)
+    result = await probe_against(serve_websocket("127.0.0.1", 0, ssl=server_tls), probe("wss", ca=ca_pem), spec_port=443)
     assert result.passed, result.detail
     assert result.detail == "upgrade of /ws/ssh/tunnel answered HTTP/1.1 101 Switching Protocols with a valid Sec-WebSocket-Accept"
     assert result.facts["tls_version"].startswith("TLS") and "activate-ports test CA" in result.facts["issuer"]
@@ -142,18 +140,14 @@ async def test_probe_wss_sends_token_header_and_never_reports_it(server_tls: ssl
     ("wrong-accept", "a wrong or missing Sec-WebSocket-Accept"),
 ])
 async def test_probe_wss_fails_against_broken_endpoints(server_tls: ssl.SSLContext, ca_pem: Path, broken: str, reason: str) -> None:
-    server = await serve_websocket("127.0.0.1", 0, ssl=server_tls, broken=broken)
-    async with server:
-        result = await run_probe(probe("wss", ca=ca_pem), port_of(server))
+    result = await probe_against(serve_websocket("127.0.0.1", 0, ssl=server_tls, broken=broken), probe("wss", ca=ca_pem))
     assert not result.passed
     assert reason in result.detail
 
 
 @pytest.mark.asyncio
 async def test_probe_wss_plain_ws_when_tls_is_off() -> None:
-    server = await serve_websocket("127.0.0.1", 0, path="/agent")
-    async with server:
-        result = await run_probe(probe("wss", tls=False, path="/agent"), port_of(server))
+    result = await probe_against(serve_websocket("127.0.0.1", 0, path="/agent"), probe("wss", tls=False, path="/agent"))
     assert result.passed, result.detail
 
 
@@ -169,9 +163,7 @@ async def test_probe_wss_fails_on_untrusted_certificate(server_tls: ssl.SSLConte
 
 @pytest.mark.asyncio
 async def test_probe_wss_rejects_ssh_banner(ca_pem: Path) -> None:
-    server = await serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n")
-    async with server:
-        result = await run_probe(probe("wss", ca=ca_pem), port_of(server))
+    result = await probe_against(serve_banner(b"SSH-2.0-OpenSSH_9.2p1\r\n"), probe("wss", ca=ca_pem))
     assert not result.passed
     assert result.detail.startswith("TLS handshake failed:")
 
