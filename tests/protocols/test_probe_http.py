@@ -72,3 +72,10 @@ async def test_probe_http_rejects_garbage_bytes() -> None:
     result = await probe_against(serve_banner(b"\x00\x01\x02\xff garbage"), probe("http"))
     assert not result.passed
     assert "not an HTTP response" in result.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_http_fails_on_truncated_response_head() -> None:
+    result = await probe_against(serve_banner(b"HTTP/1.1 200 OK\r\nServer: half"), probe("http"))
+    assert not result.passed
+    assert result.detail == "GET /: connection closed in the middle of the response head"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 import trustme
 
 from pytest_activate_ports.emulate.http_services import serve_websocket
-from pytest_activate_ports.probes.http1 import parse_response_head
+from pytest_activate_ports.probes.http1 import exchange, parse_response_head
 from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.wss import accept_for, close_frame, judge_upgrade, new_key, upgrade_request
 
@@ -190,3 +191,20 @@ async def test_probe_wss_fails_against_nginx_without_the_endpoint(http_nginx: Ng
     result = await run_probe(probe("wss", ca=ca_pem, path=path), http_nginx.ports["tls"], name="localhost")
     assert not result.passed
     assert reason in result.detail
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("headers", "status"), [
+    ({"Sec-WebSocket-Version": "8"}, "426 Upgrade Required"),
+    ({"Sec-WebSocket-Key": "dG9vIHNob3J0"}, "400 Bad Request"),
+    ({"Upgrade": "h2c"}, "400 Bad Request"),
+])
+async def test_emulated_tunnel_refuses_invalid_handshakes_like_rfc_6455_says(headers: dict[str, str], status: str) -> None:
+    server = await serve_websocket("127.0.0.1", 0)
+    async with server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        head = await exchange(reader, writer, upgrade_request("localhost", "/ws/ssh/tunnel", KEY, headers))
+        writer.close()
+        await writer.wait_closed()
+    assert f"{head.status} {head.reason}" == status
+    assert head.header("Sec-WebSocket-Version") == ("13" if head.status == 426 else None)
