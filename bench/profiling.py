@@ -63,7 +63,8 @@ def pyspy_report(raw: Path, top: int = 30) -> str:
             if match:
                 seen.add(f"{match['func']} ({Path(match['file']).name})" if PACKAGE not in match["file"]
                          else f"{match['func']} ({match['file'][match['file'].index(PACKAGE):]})")
-        inclusive.update(seen)
+        for name in seen:
+            inclusive[name] += count
     if not total:
         return "=== py-spy: no samples ==="
     rows = [f"{100 * n / total:6.1f}%  {name}" for name, n in inclusive.most_common(top)]

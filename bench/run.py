@@ -107,6 +107,9 @@ def size_jobs(size: specs.Size, work: Path, evidence: bool, ulimit: int | None, 
     jobs = [runners.plugin(spec, size.checks, evidence=evidence, expected_accepts=opened), runners.nmap_ports(size),
             runners.trivial(tests, size.checks, junit=False), runners.trivial(tests, size.checks, junit=True),
             runners.floor(specs.write_floor_targets(size, folder / "targets.json"), size)]
+    if evidence:  # what the evidence file costs, so its share is visible next to the full run
+        jobs.append(runners.plugin(spec, size.checks, evidence=False, name=f"{PLUGIN} (junitxml, no evidence)",
+                                   expected_accepts=opened))
     if ulimit is not None:
         jobs.append(runners.plugin(spec, size.checks, evidence=evidence, name=f"{PLUGIN} (ulimit -n {ulimit})",
                                    nofile=ulimit, expected_accepts=opened))
@@ -132,6 +135,8 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
     (work / "pytest.ini").write_text("[pytest]\n")  # pin rootdir/ini: no project config leaks into any run
     sizes = [specs.SIZES[s] for s in args.sizes]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine shows up as noise
+    if os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
+        print(f"warning: load average {load} on {os.cpu_count()} CPUs: other work will add noise to the timings", flush=True)
     problem = evidence_problem(specs.write_port_spec(sizes[0], work / "probe" / "spec.yaml"), work)
     xdist = not args.no_xdist and optional([sys.executable, "-c", "import xdist"], "pytest-xdist", not args.no_install)
     suites: dict[int, Suite] = {}

@@ -27,12 +27,19 @@ NMAP = ["nmap", "-sT", "-Pn", "-n", "--max-retries", "0",
         "--min-rtt-timeout", "1s", "--max-rtt-timeout", "1s", "--initial-rtt-timeout", "1s"]
 
 
+def _xml(path: Path, what: str) -> ET.Element | Verdict:
+    """The parsed report of a run, or the failed verdict that it is missing or broken."""
+    try:
+        return ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        return Verdict(False, f"no readable {what}: {exc}")
+
+
 def junit_verdict(path: Path, expected_passed: int) -> Verdict:
     """All items passed, counted from the JUnit XML itself (not from the exit code)."""
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as exc:
-        return Verdict(False, f"no readable JUnit XML: {exc}")
+    root = _xml(path, "JUnit XML")
+    if isinstance(root, Verdict):
+        return root
     counts: Counter[str] = Counter()
     for case in root.iter("testcase"):
         bad = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
@@ -51,10 +58,9 @@ def summary_verdict(stdout: Path, expected_passed: int) -> Verdict:
 
 def nmap_verdict(path: Path, expected: dict[str, int]) -> Verdict:
     """nmap's own port states (including the collapsed ``extraports``) against the lab's."""
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError) as exc:
-        return Verdict(False, f"no readable nmap XML: {exc}")
+    root = _xml(path, "nmap XML")
+    if isinstance(root, Verdict):
+        return root
     counts: Counter[str] = Counter()
     for ports in root.iter("ports"):
         for extra in ports.iter("extraports"):
