@@ -50,7 +50,9 @@ class HttpsProbe(Probe):
             # A server demanding a client certificate refuses here under TLS 1.3.
             seen = str(exc) if isinstance(exc, HttpError) else describe_failure(exc)
             return ProtocolResult(False, f"GET {self.path}: {seen}; TLS was {secured.detail}", facts=secured.facts)
-        conn.writer.transport.abort()
+        finally:
+            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
+            conn.writer.transport.abort()
         facts = {**secured.facts, "status": str(head.status)}
         seen = f"GET {self.path} answered {describe(head)}"
         if head.status not in self.status:

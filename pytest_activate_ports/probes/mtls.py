@@ -190,7 +190,7 @@ class MtlsProbe(Probe):
             return ProtocolResult(False, f"cannot load tls.client_cert/tls.client_key: {describe_failure(exc)}")
         without, untrusted = client_context(verify=False), untrusted_context(None, False)
         request = build_request(host_header(conn.target.name, conn.target.spec_port, 443), self.path)
-        limit = conn.target.timeout * 0.9
+        limit = conn.target.timeout * 0.8  # each attempt ends before the engine gives up on the whole probe
 
         async def attempt(context: ssl.SSLContext, handed: bool = False) -> Exchange:
             try:

@@ -89,8 +89,10 @@ async def test_probe_mtls_fails_when_the_server_trusts_another_ca(
     assert seen["no-client-cert-rejected"] and seen["untrusted-client-cert-rejected"]
     assert "client-cert-accepted FAILED: the spec's client certificate was rejected" in result.detail
     # Under TLS 1.3 our side finishes the handshake first, so the server's identity is still proven;
-    # a TLS 1.2 server that resets mid-handshake leaves it honestly unproven, never falsely failed.
-    assert seen["server-certificate"] is (True if tls13 else None)
+    # a TLS 1.2 server proves it only if its alert arrives before its reset: unproven, never falsely failed.
+    assert seen["server-certificate"] is not False
+    if tls13:
+        assert seen["server-certificate"] is True
 
 
 @pytest.mark.asyncio
@@ -169,10 +171,10 @@ async def test_probe_mtls_a_silent_server_is_not_verified(pki: Pki, localhost_ce
         await asyncio.sleep(30)
 
     port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, verify=ssl.CERT_OPTIONAL), silent)
-    result = await run_probe(pki.probe("mtls"), port, timeout=0.5)
+    result = await run_probe(pki.probe("mtls"), port, timeout=1.0)
     assert not result.passed
     assert verdicts(result)["no-client-cert-rejected"] is None
-    assert "no answer within 0.5s" in result.checks[1].detail  # never "rejected": silence proves nothing
+    assert "no answer within 0.8s" in result.checks[1].detail  # never "rejected": silence proves nothing
 
 
 @pytest.mark.asyncio
