@@ -105,7 +105,7 @@ def untrusted_context(anchor: Path | None, verify: bool) -> ssl.SSLContext:
 
 
 async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes, reject_status: frozenset[int],
-                   *, handed: bool = False) -> Exchange:
+                       *, handed: bool = False) -> Exchange:
     """Handshake on a fresh connection (or upgrade the handed one), send ``request``, read the answer."""
     try:
         if handed:
@@ -153,25 +153,25 @@ class MtlsProbe(Probe):
     kind = "mtls"
     summary = "mutual TLS enforced: no or untrusted client certificate rejected, the spec's accepted"
 
-    def __init__(self, tls: TlsConfig, path: str, acceptable_ca: tuple[str, ...], reject_status: frozenset[int]) -> None:
+    def __init__(self, tls: TlsConfig, path: str = "/", acceptable_ca: tuple[tuple[str, Name], ...] = (),
+                 reject_status: frozenset[int] = frozenset()) -> None:
         self.tls = tls
         self.path = path
-        self.acceptable_ca = acceptable_ca
-        self.wanted: tuple[Name, ...] = tuple(parse_subject(text) for text in acceptable_ca)
+        self.acceptable_ca = acceptable_ca  # (as written, parsed) per required CA subject
         self.reject_status = reject_status
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MtlsProbe:
         path = request_path(options)
-        acceptable_ca = options.texts("acceptable_ca")
         try:
-            tuple(parse_subject(text) for text in acceptable_ca)
+            acceptable_ca = tuple((text, parse_subject(text)) for text in options.texts("acceptable_ca"))
         except ValueError as exc:
             raise OptionError("acceptable_ca", f"probe mtls: {exc}") from exc
         return cls(tls, path, acceptable_ca, options.integers("reject_status", frozenset()))
 
     @property
     def server_trust(self) -> tuple[Path | None, str]:
+        """The trust anchor for the server's certificate, and how messages name it."""
         anchor = self.tls.server_ca or self.tls.ca
         key = "tls.server_ca" if self.tls.server_ca else "tls.ca"
         return anchor, f"{key} ({anchor.name})" if anchor else "the system trust store"
@@ -185,7 +185,8 @@ class MtlsProbe(Probe):
             # accepted the server's certificate.
             verified = (client_context(anchor, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
                         if spec_identity else untrusted_context(anchor, True))
-            with_spec = client_context(verify=False, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+            with_spec = (client_context(verify=False, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
+                         if spec_identity else None)
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             return ProtocolResult(False, f"cannot load tls.client_cert/tls.client_key: {describe_failure(exc)}")
         without, untrusted = client_context(verify=False), untrusted_context(None, False)
@@ -198,9 +199,9 @@ class MtlsProbe(Probe):
             except asyncio.TimeoutError:
                 return Exchange(Taken.SILENT, f"no answer within {limit:.1f}s")
 
-        ca_list = asyncio.ensure_future(self._ca_list_check(conn, limit)) if self.wanted else None
+        ca_list = asyncio.ensure_future(self._ca_list_check(conn, limit)) if self.acceptable_ca else None
         attempts = [attempt(verified, handed=True), attempt(without), attempt(untrusted)]
-        if spec_identity:
+        if with_spec is not None:
             attempts.append(attempt(with_spec))
         try:
             server, bare, stranger, *known = await asyncio.gather(*attempts)
@@ -256,12 +257,12 @@ class MtlsProbe(Probe):
                                         f"{ALERTS.get(flight.alert, flight.alert)}); {TLS13_ONLY}")
         if flight.ca_names is None:
             return SubCheck(name, False, "the server requested no client certificate over TLS 1.2")
-        missing = [text for text, wanted in zip(self.acceptable_ca, self.wanted)
+        missing = [text for text, wanted in self.acceptable_ca
                    if not any(subject_matches(wanted, listed) for listed in flight.ca_names)]
         listed = "; ".join(format_name(n) for n in flight.ca_names) or "no CA names"
         if missing:
             return SubCheck(name, False, f"CertificateRequest lacks {', '.join(missing)}; it lists: {listed}")
-        return SubCheck(name, True, f"CertificateRequest lists {len(self.wanted)} required CA(s) among {len(flight.ca_names)}")
+        return SubCheck(name, True, f"CertificateRequest lists {len(self.acceptable_ca)} required CA(s) among {len(flight.ca_names)}")
 
     @staticmethod
     def _result(checks: tuple[SubCheck, ...], facts: Mapping[str, str]) -> ProtocolResult:

@@ -65,7 +65,7 @@ class TlsPolicy:
         except ssl.SSLCertVerificationError as exc:
             seen = await _presented(conn)
             return ProtocolResult(False, f"{describe_failure(exc)} (against {self.trust}); presented: "
-                                         f"{describe(seen) or 'unreadable certificate'}", facts=seen)
+                                         f"{describe(seen) or 'not readable'}", facts=seen)
         except HANDSHAKE_ERRORS as exc:
             return ProtocolResult(False, f"TLS handshake failed: {describe_failure(exc)}")
         facts = dict(handshake_facts(conn.writer.get_extra_info("ssl_object")))
@@ -120,11 +120,19 @@ class TlsPolicy:
 
 
 async def _presented(conn: Connection) -> dict[str, str]:
-    """The certificate a server presents, read on an extra unverified connection (for evidence)."""
+    """The certificate a server presents, read on an extra unverified connection (for evidence).
+
+    A server that refuses the handshake without a client certificate still
+    shows its certificate in a TLS 1.2 first flight, in plaintext.
+    """
     try:
         _, writer = await conn.open(client_context(verify=False))
     except HANDSHAKE_ERRORS:
-        return {}
+        try:
+            flight = await first_flight(conn, ssl.TLSVersion.TLSv1_2)
+        except (TlsParseError, *HANDSHAKE_ERRORS):
+            return {}
+        return dict(certificate_facts(flight.certificate))
     der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     writer.transport.abort()
     return dict(certificate_facts(der))

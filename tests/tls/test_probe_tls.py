@@ -62,6 +62,17 @@ async def test_probe_tls_fails_on_a_certificate_from_an_untrusted_ca(pki: Pki, s
 
 
 @pytest.mark.asyncio
+async def test_probe_tls_names_an_untrusted_certificate_even_where_client_certificates_are_demanded(
+        pki: Pki, serve: Serve) -> None:
+    stranger = trustme.CA(organization_name="an untrusted CA")
+    port = await serve(server_context(stranger.issue_cert("127.0.0.1"), client_ca=pki.client_ca,
+                                      maximum=ssl.TLSVersion.TLSv1_2))
+    result = await run_probe(pki.probe("tls"), port)
+    assert not result.passed
+    assert "issued by O=an untrusted CA" in result.detail  # read from the plaintext TLS 1.2 Certificate message
+
+
+@pytest.mark.asyncio
 async def test_probe_tls_uses_the_system_store_without_tls_ca(pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve) -> None:
     port = await serve(server_context(localhost_cert))
     result = await run_probe(pki.changed(ca=None).probe("tls"), port)
