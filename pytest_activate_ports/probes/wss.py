@@ -92,7 +92,10 @@ class WssProbe(Probe):
     when the probe sent no ``headers`` (an anonymous upgrade must be refused by
     a healthy tunnel), and fail when it sent credentials, unless
     ``accept_auth_required`` says otherwise. Header values may be secrets and
-    never appear in the result.
+    never appear in the result. The handshake is judged as ``tls`` judges it
+    (chain against ``tls.ca``, host name, expiry warning) except version
+    floors, which the ``tls`` rule on the same port owns; ``tls: false``
+    upgrades a plain ``ws://`` endpoint instead.
     """
 
     kind = "wss"
