@@ -124,9 +124,17 @@ class Connection:
         await self.writer.start_tls(ssl_context, server_hostname=self.target.name)
 
     def close(self) -> None:
-        """Close every connection this object handed out, without waiting."""
+        """Close every connection this object handed out, without waiting.
+
+        TLS connections are aborted: a graceful close waits for the peer's
+        close_notify, which a hostile or slow server may never send, and the
+        engine's loop may end first and leave the socket behind.
+        """
         for writer in (self.writer, *self._extra):
-            writer.close()
+            if writer.get_extra_info("ssl_object") is not None:
+                writer.transport.abort()
+            else:
+                writer.close()
 
 
 MAX_READ = 64 * 1024
