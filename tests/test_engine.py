@@ -29,9 +29,19 @@ SYN_SENT = "02"
 
 def syn_sent_to(port: int) -> int:
     """Connections currently in SYN-SENT towards 127.0.0.1:port (including the FilteredPort's own fillers)."""
+    return _sockets_to(port, SYN_SENT)
+
+
+def _sockets_to(port: int, state: str) -> int:
+    """Distinct local sockets in ``state`` towards 127.0.0.1:port.
+
+    /proc/net/tcp is not a snapshot: a walk during changes can list a socket
+    twice, so sockets are counted by their (unique) local address.
+    """
     remote = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as table:
-        return sum(1 for line in table.readlines()[1:] if line.split()[2] == remote and line.split()[3] == SYN_SENT)
+        rows = [line.split() for line in table.readlines()[1:]]
+    return len({row[1] for row in rows if row[2] == remote and row[3] == state})
 
 
 def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list:  # type: ignore[type-arg]
@@ -151,9 +161,7 @@ ESTABLISHED = "01"
 
 def established_to(port: int) -> int:
     """Client-side connections currently established towards 127.0.0.1:port."""
-    remote = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as table:
-        return sum(1 for line in table.readlines()[1:] if line.split()[2] == remote and line.split()[3] == ESTABLISHED)
+    return _sockets_to(port, ESTABLISHED)
 
 
 def test_engine_holds_500_protocol_probes_at_once(tmp_path: Path) -> None:
