@@ -145,9 +145,11 @@ def wait_ready(daemon: Daemon, timeout: float, log: str = "daemon.log", ready: s
         if ready is None or ready in _tail(daemon.workdir / log, 1000):
             try:
                 socket.create_connection(("127.0.0.1", daemon.port), timeout=0.5).close()
-                return daemon
             except OSError:
                 pass
+            else:
+                if all(p.poll() is None for p in daemon.processes):  # else someone else holds the port
+                    return daemon
         if any(p.poll() is not None for p in daemon.processes):
             break
         time.sleep(0.05)
