@@ -27,6 +27,17 @@ def one_rule(port: int, expect: str, extra: str = "", address: str = "127.0.0.1"
     """
 
 
+def alive_rule(port: int) -> str:
+    """A second rule on the same host whose port answers, proving the host alive."""
+    return f"""
+          - id: alive
+            from: internet
+            to: lb
+            port: {port}
+            expect: forbidden
+    """
+
+
 def run(pytester: pytest.Pytester, spec: Path, *args: str) -> pytest.RunResult:
     return pytester.runpytest("--activate-spec", str(spec), "--activate-timeout", "0.5", *args)
 
@@ -87,25 +98,13 @@ def test_forbidden_demanding_drop_fails_on_reset(pytester: pytest.Pytester, writ
 
 def test_forbidden_demanding_drop_passes_on_drop(pytester: pytest.Pytester, write_spec: SpecWriter,
                                                  filtered_port: int, refused_port: int) -> None:
-    spec = write_spec(one_rule(filtered_port, "forbidden", "state: filtered") + f"""
-          - id: alive
-            from: internet
-            to: lb
-            port: {refused_port}
-            expect: forbidden
-    """)
+    spec = write_spec(one_rule(filtered_port, "forbidden", "state: filtered") + alive_rule(refused_port))
     run(pytester, spec).assert_outcomes(passed=2)
 
 
 def test_forbidden_demanding_reset_fails_on_drop(pytester: pytest.Pytester, write_spec: SpecWriter,
                                                  filtered_port: int, refused_port: int) -> None:
-    spec = write_spec(one_rule(filtered_port, "forbidden", "state: refused") + f"""
-          - id: alive
-            from: internet
-            to: lb
-            port: {refused_port}
-            expect: forbidden
-    """)
+    spec = write_spec(one_rule(filtered_port, "forbidden", "state: refused") + alive_rule(refused_port))
     result = run(pytester, spec)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*must be rejected with a TCP reset but is filtered*"])

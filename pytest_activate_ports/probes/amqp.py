@@ -13,15 +13,11 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Union
+from typing import Mapping, Union
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
 from .wire import WireError, ask, seen
-
-if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
-    from .options import ProbeOptions
 
 PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 FRAME_METHOD = 1
@@ -154,9 +150,6 @@ class AmqpProbe(Probe):
     kind = "amqp"
     summary = "answers the AMQP 0-9-1 protocol header with Connection.Start"
 
-    @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> AmqpProbe:
-        return cls()
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:

@@ -150,9 +150,13 @@ class Probe(abc.ABC):
     """False for probes the TCP handshake alone satisfies: the engine then skips building streams."""
 
     @classmethod
-    @abc.abstractmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> Probe:
-        """Build the probe from its spec options, raising ``OptionError`` on bad input."""
+        """Build the probe from its spec options, raising ``OptionError`` on bad input.
+
+        The default serves probes that take no options: any option given is
+        then rejected by the registry as unknown.
+        """
+        return cls()
 
     @abc.abstractmethod
     async def check(self, conn: Connection) -> ProtocolResult:

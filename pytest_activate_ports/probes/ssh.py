@@ -9,15 +9,10 @@ instead of leaving the probe to time out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
 from .wire import WireError, ask, seen
-
-if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
-    from .options import ProbeOptions
 
 CLIENT_IDENTIFICATION = b"SSH-2.0-activate_ports_probe\r\n"
 MAX_IDENTIFICATION = 255  # RFC 4253: the identification line, CR LF included
@@ -89,9 +84,6 @@ class SshProbe(Probe):
     kind = "ssh"
     summary = "server sends an SSH-2.0 identification (banner)"
 
-    @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> SshProbe:
-        return cls()
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .base import Connection, Probe, ProtocolResult
 from .registry import register
-
-if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
-    from .options import ProbeOptions
 
 
 @register
@@ -20,9 +14,6 @@ class TcpProbe(Probe):
     summary = "TCP handshake completes"
     talks = False
 
-    @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> TcpProbe:
-        return cls()
 
     async def check(self, conn: Connection) -> ProtocolResult:
         return ProtocolResult(True, "TCP handshake completed")
