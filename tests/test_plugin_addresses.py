@@ -56,9 +56,9 @@ sys.exit(pytest.main(["-p", "no:cacheprovider", "--activate-spec", "{spec}", "--
 def run_in_namespace(tmp_path: Path, hosts: str, rules: str, port: int = 4443) -> tuple[int, str]:
     require_netns()
     spec = tmp_path / "spec.yaml"
-    spec.write_text(textwrap.dedent(f"""
+    spec.write_text(textwrap.dedent("""
         version: 1
-        hosts: {{multi: {{address: multi.test, roles: [lb]}}}}
+        hosts: {multi: {address: multi.test, roles: [lb]}}
         rules:
     """) + textwrap.indent(textwrap.dedent(rules), "  "))
     with Namespace(hosts=hosts) as ns:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-# --- binary-protocol probes (ssh, postgres, mongodb, amqp, mysql, nfs, slurm) ---
 import asyncio
-import contextlib
 import json
-import ssl
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -15,10 +13,14 @@ import pytest_asyncio
 import trustme
 
 from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.base import MAX_READ, Connection, ProtocolResult, Target
+from pytest_activate_ports.probes.base import ProtocolResult
 from pytest_activate_ports.spec.model import TlsConfig
 
+from ..probe_harness import run_probe
 from . import daemons
+from .http_servers import Nginx, start_nginx
+
+# --- binary-protocol probes (ssh, postgres, mongodb, amqp, mysql, nfs, slurm) ---
 
 ProbePort = Callable[..., Awaitable[ProtocolResult]]
 Emulate = Callable[[Awaitable[asyncio.Server]], Awaitable[int]]
@@ -30,15 +32,7 @@ def probe_port() -> ProbePort:
 
     async def run(kind: str, port: int, options: dict[str, Any] | None = None, tls: TlsConfig | None = None,
                   name: str = "localhost", timeout: float = 5.0) -> ProtocolResult:
-        probe = registry.build(kind, options or {}, tls or TlsConfig())
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=MAX_READ)
-        conn = Connection(Target(name, name, "127.0.0.1", port, port, timeout), reader, writer)
-        try:
-            return await asyncio.wait_for(probe.check(conn), timeout)
-        finally:
-            conn.close()
-            with contextlib.suppress(OSError, ssl.SSLError):
-                await writer.wait_closed()
+        return await run_probe(registry.build(kind, options or {}, tls or TlsConfig()), port, name=name, timeout=timeout)
 
     return run
 
@@ -110,13 +104,6 @@ real_ganesha = _real("ganesha", "Debian's NFS-Ganesha serving NFSv4.")
 
 
 # --- HTTP-family probes (http, http-redirect, wss, vault, smtp-starttls) ---
-import shutil  # noqa: E402 - each area keeps its imports in its own block
-from collections.abc import Iterator  # noqa: E402
-
-import pytest  # noqa: E402
-import trustme  # noqa: E402
-
-from .http_servers import Nginx, start_nginx  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from pytest_activate_ports.emulate.amqp import connection_start, field_table, se
 from pytest_activate_ports.probes.amqp import offered_protocol, parse_start
 from pytest_activate_ports.probes.wire import WireError
 
+from ..probe_harness import BackgroundLoop
 from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
-from .http_servers import BackgroundLoop
 
 START = connection_start({"product": "RabbitMQ", "version": "3.10.8", "capabilities": {"basic.nack": True}})
 

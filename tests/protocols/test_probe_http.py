@@ -9,7 +9,8 @@ from pytest_activate_ports.probes.http import judge_status
 from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.options import OptionError
 
-from .http_servers import Nginx, probe, probe_against, run_probe, serve_banner
+from ..probe_harness import probe, probe_against, run_probe, serve_banner
+from .http_servers import Nginx
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 

@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 
-from pytest_activate_ports.probes.http1 import HttpError, decode_chunked, describe, parse_response_head, read_body
+from pytest_activate_ports.probes.http1 import (
+    HttpError,
+    decode_chunked,
+    describe,
+    parse_response_head,
+    read_body,
+)
 
 
 def test_decode_chunked_joins_chunks_and_skips_extensions_and_trailers() -> None:

@@ -10,9 +10,15 @@ import pytest
 import trustme
 import yaml
 
-from pytest_activate_ports.emulate.http_services import serve_http, serve_redirect, serve_vault, serve_websocket
+from pytest_activate_ports.emulate.http_services import (
+    serve_http,
+    serve_redirect,
+    serve_vault,
+    serve_websocket,
+)
 
-from .http_servers import LOOPBACK, BackgroundLoop, Nginx, serve_banner
+from ..probe_harness import LOOPBACK, BackgroundLoop, serve_banner
+from .http_servers import Nginx
 
 
 @pytest.fixture

@@ -9,12 +9,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.mongodb import hello_reply, op_reply, serve_mongodb
-from pytest_activate_ports.probes.mongodb import HEADER, OP_MSG, Hello, build_command, build_message, parse_message
-from pytest_activate_ports.probes.wire import BsonValue, DateTime, ObjectId, Timestamp, WireError, decode_bson, encode_bson
+from pytest_activate_ports.probes.mongodb import (
+    HEADER,
+    OP_MSG,
+    Hello,
+    build_command,
+    build_message,
+    parse_message,
+)
+from pytest_activate_ports.probes.wire import (
+    BsonValue,
+    DateTime,
+    ObjectId,
+    Timestamp,
+    WireError,
+    decode_bson,
+    encode_bson,
+)
 
+from ..probe_harness import BackgroundLoop
 from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
-from .http_servers import BackgroundLoop
 
 bson_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text() | st.binary(max_size=20)

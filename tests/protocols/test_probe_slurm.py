@@ -18,9 +18,9 @@ from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.slurm import unsolicited
 from pytest_activate_ports.spec.model import TlsConfig
 
+from ..probe_harness import BackgroundLoop
 from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
-from .http_servers import BackgroundLoop
 
 
 async def serve_silent(hang_up: bool = False) -> asyncio.Server:

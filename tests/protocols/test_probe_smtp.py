@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pytest_activate_ports.probes.smtp import Reply, SmtpError, address_literal, extensions, parse_reply
+from pytest_activate_ports.probes.smtp import (
+    Reply,
+    SmtpError,
+    address_literal,
+    extensions,
+    parse_reply,
+)
 
-from .http_servers import Nginx, probe, probe_against, run_probe, serve_banner
+from ..probe_harness import probe, probe_against, run_probe, serve_banner
+from .http_servers import Nginx
 
 
 def test_probe_smtp_parses_single_and_multiline_replies() -> None:

@@ -9,11 +9,21 @@ from pathlib import Path
 import pytest
 import trustme
 
-from pytest_activate_ports.emulate.http_services import Request, parse_request, serve_vault, vault_health
+from pytest_activate_ports.emulate.http_services import (
+    Request,
+    parse_request,
+    serve_vault,
+    vault_health,
+)
 from pytest_activate_ports.probes.http1 import parse_response_head
-from pytest_activate_ports.probes.vault import NotVaultHealth, judge_health, parse_health
+from pytest_activate_ports.probes.vault import (
+    NotVaultHealth,
+    judge_health,
+    parse_health,
+)
 
-from .http_servers import Nginx, port_of, probe, probe_against, run_probe, serve_banner
+from ..probe_harness import port_of, probe, probe_against, run_probe, serve_banner
+from .http_servers import Nginx
 
 
 def health(**fields: object) -> bytes:

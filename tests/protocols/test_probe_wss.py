@@ -13,9 +13,16 @@ import trustme
 from pytest_activate_ports.emulate.http_services import serve_websocket
 from pytest_activate_ports.probes.http1 import exchange, parse_response_head
 from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.wss import accept_for, close_frame, judge_upgrade, new_key, upgrade_request
+from pytest_activate_ports.probes.wss import (
+    accept_for,
+    close_frame,
+    judge_upgrade,
+    new_key,
+    upgrade_request,
+)
 
-from .http_servers import Nginx, port_of, probe, probe_against, run_probe, serve_banner
+from ..probe_harness import port_of, probe, probe_against, run_probe, serve_banner
+from .http_servers import Nginx
 
 SECRET = "s3cr3t-token-value"
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # the sample nonce of RFC 6455 section 1.3

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..protocols.http_servers import LOOPBACK, free_port
+from ..probe_harness import LOOPBACK, free_port
 
 
 @dataclass

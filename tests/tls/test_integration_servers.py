@@ -13,7 +13,7 @@ import pytest
 import trustme
 from cryptography import x509
 
-from ..protocols.http_servers import run_probe
+from ..probe_harness import run_probe
 from .conftest import Pki
 from .daemons import Daemon, nginx_cac, s_server
 

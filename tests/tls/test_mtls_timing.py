@@ -18,7 +18,7 @@ import trustme
 
 from pytest_activate_ports.emulate.tls import serve_tls, server_context
 
-from ..protocols.http_servers import BackgroundLoop, run_probe
+from ..probe_harness import BackgroundLoop, run_probe
 from .conftest import Pki
 from .daemons import s_server
 

@@ -11,7 +11,7 @@ import trustme
 
 from pytest_activate_ports.emulate.tls import serve_tls, server_context
 
-from ..protocols.http_servers import BackgroundLoop
+from ..probe_harness import BackgroundLoop
 from .conftest import Pki
 
 

@@ -11,7 +11,7 @@ import trustme
 
 from pytest_activate_ports.emulate.tls import answer_http, server_context
 
-from ..protocols.http_servers import run_probe
+from ..probe_harness import run_probe
 from .conftest import Pki, Serve
 
 

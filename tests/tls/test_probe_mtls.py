@@ -17,7 +17,7 @@ from pytest_activate_ports.probes.base import ProtocolResult
 from pytest_activate_ports.probes.mtls import untrusted_identity
 from pytest_activate_ports.probes.options import OptionError
 
-from ..protocols.http_servers import run_probe
+from ..probe_harness import run_probe
 from .conftest import Pki, Serve
 
 NAMES = ["server-certificate", "no-client-cert-rejected", "untrusted-client-cert-rejected", "client-cert-accepted"]

@@ -13,7 +13,7 @@ import trustme
 from pytest_activate_ports.emulate.tls import server_context
 from pytest_activate_ports.probes.options import OptionError
 
-from ..protocols.http_servers import port_of, run_probe
+from ..probe_harness import port_of, run_probe
 from .conftest import Pki, Serve
 
 NOW = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
