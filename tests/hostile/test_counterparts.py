@@ -17,11 +17,19 @@ from typing import Callable
 
 import pytest
 
+from pytest_activate_ports.emulate.http_services import response
 from pytest_activate_ports.emulate.mysql import greeting, packet
 from pytest_activate_ports.probes.base import MAX_READ
 
 from . import servers, tls_servers
-from .conftest import HEADER_LINE, HTTP_OK, SSH_BANNER, Endpoint, ServerCerts, tls_endpoint
+from .conftest import (
+    HEADER_LINE,
+    HTTP_OK,
+    SSH_BANNER,
+    Endpoint,
+    ServerCerts,
+    tls_endpoint,
+)
 from .inner import TlsFiles, spec_text
 from .servers import ServerLoop
 
@@ -42,6 +50,12 @@ def relayed_tls(loop: ServerLoop, files: TlsFiles, certs: ServerCerts) -> Endpoi
     return Endpoint(loop.serve(tls_servers.relay(upstream.port)), loop.serve(tls_servers.relay(upstream.mtls_port)))
 
 
+def smtp_relay(loop: ServerLoop, files: TlsFiles, certs: ServerCerts) -> Endpoint:
+    context = tls_servers.server_context(*certs.trusted)
+    return Endpoint(loop.serve(tls_servers.smtp_starttls(b"220 mail.example ESMTP\r\n", context)))
+
+
+VAULT_ACTIVE = response(200, {"Content-Type": "application/json"}, b'{"initialized": true, "sealed": false}')
 TLS_KINDS = ("https", "mtls", "tls", "wss")
 COUNTERPARTS: dict[str, tuple[Build, tuple[str, ...]]] = {
     "tarpit": (plain(servers.speak(SSH_BANNER)), ("ssh",)),
@@ -58,6 +72,10 @@ COUNTERPARTS: dict[str, tuple[Build, tuple[str, ...]]] = {
     "slowloris_http": (plain(servers.dribble(HTTP_OK, 0)), ("http",)),
     "slowloris_ssh": (plain(servers.dribble(SSH_BANNER, 0)), ("ssh",)),
     "slowloris_notice": (plain(servers.dribble(b"N", 0)), ("postgres",)),  # PostgreSQL without TLS: 'N', then silence
+    "superscript_status": (plain(servers.speak(HTTP_OK)), ("http",)),
+    "tls_superscript_status": (trusted_tls, TLS_KINDS),
+    "superscript_length": (plain(servers.speak(VAULT_ACTIVE)), ("vault",)),
+    "superscript_reply_code": (smtp_relay, ("smtp-starttls",)),
 }
 
 

@@ -92,3 +92,26 @@ def server_context(cert_pem: str, key_pem: str, client_ca_pem: str | None = None
         context.load_verify_locations(client_ca_pem)
         context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+def smtp_starttls(greeting: bytes, context: ssl.SSLContext) -> Handler:
+    """An SMTP relay offering STARTTLS after ``greeting``: EHLO, STARTTLS, the TLS upgrade, EHLO again."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(greeting)
+        upgraded = False
+        while line := await reader.readline():
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb == b"EHLO":
+                writer.write(b"250 mail.example\r\n" if upgraded else b"250-mail.example\r\n250 STARTTLS\r\n")
+            elif verb == b"STARTTLS" and not upgraded:
+                writer.write(b"220 2.0.0 ready to start TLS\r\n")
+                await writer.drain()
+                await writer.start_tls(context)
+                upgraded = True
+            else:
+                writer.write(b"221 2.0.0 bye\r\n")
+                return
+            await writer.drain()
+
+    return handle
