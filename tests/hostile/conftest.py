@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from pytest_activate_ports.emulate.http_services import response
 from pytest_activate_ports.emulate.tls import serve_tls
 
 from . import servers, tls_servers
@@ -237,6 +238,20 @@ def superscript_reply_code(server_loop: ServerLoop, hostile_tls: tuple[TlsFiles,
     greeting = "2\u00b20 mail.example ESMTP\r\n".encode()
     context = tls_servers.server_context(*hostile_tls[1].trusted)
     return Endpoint(server_loop.serve(tls_servers.smtp_starttls(greeting, context)))
+
+
+@pytest.fixture(scope="session")
+def bracket_redirect(server_loop: ServerLoop) -> Endpoint:
+    """A 301 whose Location is ``https://[``, which ``urllib.parse.urlsplit`` refuses with ValueError."""
+    answer = b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://[\r\nContent-Length: 0\r\n\r\n"
+    return Endpoint(server_loop.serve(servers.speak(answer)), also_passes=frozenset({"http"}))
+
+
+@pytest.fixture(scope="session")
+def deep_json(server_loop: ServerLoop) -> Endpoint:
+    """A 200 whose 16 KB JSON body is 8000 nested arrays: deeper than ``json.loads`` can recurse."""
+    answer = response(200, {"Content-Type": "application/json"}, b"[" * 8000 + b"]" * 8000)
+    return Endpoint(server_loop.serve(servers.speak(answer)), also_passes=frozenset({"http"}))
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,8 @@ COUNTERPARTS: dict[str, tuple[Build, tuple[str, ...]]] = {
     "tls_superscript_status": (trusted_tls, TLS_KINDS),
     "superscript_length": (plain(servers.speak(VAULT_ACTIVE)), ("vault",)),
     "superscript_reply_code": (smtp_relay, ("smtp-starttls",)),
+    "bracket_redirect": (plain(servers.speak(response(301, {"Location": "https://127.0.0.1/"}))), ("http-redirect",)),
+    "deep_json": (plain(servers.speak(VAULT_ACTIVE)), ("vault",)),
 }
 
 
