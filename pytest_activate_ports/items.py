@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from .checks import Check
-from .engine import CheckOutcome
+from .engine import CheckOutcome, ProbingStopped
 from .redact import redact
 from .spec import SpecError
 from .verdict import Outcome, Verdict, judge
@@ -70,8 +69,8 @@ class PortCheckItem(pytest.Item):
             raise CheckError("the probe engine is not running (was the run loop replaced by another plugin?)")
         try:
             self.outcome = engine.outcome(self.check)
-        except concurrent.futures.CancelledError:
-            raise CheckError("probing was cancelled before this check completed") from None
+        except ProbingStopped as exc:
+            raise CheckError(str(exc)) from None
         verdict = judge(self.check, self.outcome)
         self.verdict = Verdict(verdict.outcome, redact(verdict.message, self.secrets),
                                tuple(redact(list(verdict.warnings), self.secrets)))
