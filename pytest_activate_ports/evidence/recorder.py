@@ -12,7 +12,7 @@ import platform
 import socket
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import pytest
 
@@ -114,7 +114,7 @@ class Recorder:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip()}")
 
     def document(self, session: pytest.Session, exitstatus: int | pytest.ExitCode) -> JSON:
-        """The whole evidence document; ``complete`` only when every selected check reported."""
+        """The evidence document but its records (see :meth:`records`); ``complete`` only when every selected check reported."""
         from ..items import PortCheckItem
 
         self.finished = self.finished or utc_now()
@@ -143,11 +143,14 @@ class Recorder:
             },
             "specs": [spec_json(spec) for spec in self.run.specs.values()],
             "summary": self.summary(),
-            "records": [entry.to_json() for entry in self.entries.values()],
             "not_run": not_run,
             "deselected": self.deselected,
             "collection_errors": self.collection_errors,
         }
+
+    def records(self) -> Iterator[JSON]:
+        """One evidence record per item that reported, produced as the file is written."""
+        return (entry.to_json() for entry in self.entries.values())
 
     def summary(self) -> dict[str, int]:
         """Counts by pytest outcome, plus passes by expectation (the terminal's last line)."""

@@ -10,18 +10,19 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable
+import uuid
+from typing import Iterable, Iterator, Mapping
 
 from ..redact import redact
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one step: readers see the old file or the new one, never a part."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Replace ``path`` with ``text`` (or its chunks) in one step: readers see the old file or the new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temp, _mode(path))
@@ -41,6 +42,25 @@ def _mode(path: Path) -> int:
         return 0o666 & ~mask
 
 
-def write_json(path: Path, document: object, secrets: Iterable[str]) -> None:
-    """Write ``document`` as indented JSON, redacted, atomically."""
-    write_atomic(path, json.dumps(redact(document, secrets), indent=2, ensure_ascii=False) + "\n")
+def write_json(path: Path, document: Mapping[str, object], secrets: Iterable[str],
+               records: Iterable[object] = ()) -> None:
+    """Write ``document`` as indented JSON, redacted, atomically, with ``records`` streamed under ``"records"``.
+
+    Records are serialised one at a time while the file is written, so a run
+    of 10,000 checks never holds its whole evidence file in memory at once.
+    """
+    secrets = list(secrets)
+    marker = f"records-{uuid.uuid4().hex}"
+    head, tail = _dumps(redact({**document, "records": marker}, secrets)).split(json.dumps(marker), 1)
+
+    def chunks() -> Iterator[str]:
+        yield head + "["
+        for index, record in enumerate(records):
+            yield ("," if index else "") + "\n    " + _dumps(redact(record, secrets)).replace("\n", "\n    ")
+        yield "\n  ]" + tail + "\n"
+
+    write_atomic(path, chunks())
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)

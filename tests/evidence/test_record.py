@@ -40,8 +40,14 @@ def test_redact_replaces_secrets_everywhere_longest_first() -> None:
 
 
 def test_write_json_redacts_before_writing(tmp_path: Path) -> None:
-    write_json(tmp_path / "e.json", {"reason": "pw hunter2"}, {"hunter2"})
-    assert json.loads((tmp_path / "e.json").read_text()) == {"reason": f"pw {REDACTED}"}
+    write_json(tmp_path / "e.json", {"reason": "pw hunter2"}, {"hunter2"}, iter([{"detail": "hunter2!"}, {"n": 2}]))
+    assert json.loads((tmp_path / "e.json").read_text()) == {
+        "reason": f"pw {REDACTED}", "records": [{"detail": f"{REDACTED}!"}, {"n": 2}]}
+
+
+def test_write_json_streams_an_empty_record_list(tmp_path: Path) -> None:
+    write_json(tmp_path / "e.json", {"complete": True}, ())
+    assert json.loads((tmp_path / "e.json").read_text()) == {"complete": True, "records": []}
 
 
 def test_write_atomic_leaves_nothing_behind_when_it_cannot_replace(tmp_path: Path) -> None:
