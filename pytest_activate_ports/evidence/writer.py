@@ -56,7 +56,8 @@ def write_json(path: Path, document: Mapping[str, object], secrets: Iterable[str
     def chunks() -> Iterator[str]:
         yield head + "["
         for index, record in enumerate(records):
-            yield ("," if index else "") + "\n    " + _dumps(redact(record, secrets)).replace("\n", "\n    ")
+            # One record per line: greppable, diffable, and written by json's C encoder.
+            yield ("," if index else "") + "\n    " + json.dumps(redact(record, secrets), ensure_ascii=False)
         yield "\n  ]" + tail + "\n"
 
     write_atomic(path, chunks())

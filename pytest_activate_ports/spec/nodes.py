@@ -22,6 +22,8 @@ MAX_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|KEY|CREDENTIAL", re.IGNORECASE)
+# libyaml's parser when present: the same safe tag set, positions included, ten times faster on big specs.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}|\$\{([^}]*)\}?")
@@ -95,7 +97,7 @@ class _Converter:
         text = self.expand(node, raw) if "$" in raw else raw
         tag = node.tag
         style = getattr(node, "style", None)
-        if text is not raw and style is None:
+        if text is not raw and not style:  # plain (unquoted): None from PyYAML, "" from libyaml
             # An unquoted ${PORT} should become the int 443, as if written literally.
             tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
         build = _CONSTRUCTOR.yaml_constructors.get(tag)
@@ -136,7 +138,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Document:
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, 1, 1, f"cannot read spec: {exc}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
