@@ -7,6 +7,7 @@ look like a win.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -142,8 +143,18 @@ def machine() -> dict[str, object]:
         "nmap": first_line("nmap", "--version"), "ulimit -n": f"{soft} (hard {hard})",
         "engine commit": first_line("git", "-C", str(repo), "rev-parse", "--short", "HEAD"),
         "engine uncommitted changes": dirty not in ("", "unavailable"),
+        "package sources sha256": package_fingerprint(),
         "load average at end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
+
+
+def package_fingerprint() -> str:
+    """A hash of the plugin's sources: the tree is shared and may change while the bench runs."""
+    package = Path(__file__).resolve().parent.parent / "pytest_activate_ports"
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def table(suites: list[Suite]) -> str:

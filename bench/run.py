@@ -135,6 +135,7 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
     (work / "pytest.ini").write_text("[pytest]\n")  # pin rootdir/ini: no project config leaks into any run
     sizes = [specs.SIZES[s] for s in args.sizes]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine shows up as noise
+    fingerprint = report.package_fingerprint()
     if os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
         print(f"warning: load average {load} on {os.cpu_count()} CPUs: other work will add noise to the timings", flush=True)
     problem = evidence_problem(specs.write_port_spec(sizes[0], work / "probe" / "spec.yaml"), work)
@@ -164,6 +165,9 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
         optional(["py-spy", "--version"], "py-spy", not args.no_install)
         text = run_profiles(lab, all_jobs[largest.checks][0], work / "out" / "profile", work, args.timeout)
         (RESULTS / f"profile-{largest.checks // 1000}k.txt").write_text(text + "\n")
+    if report.package_fingerprint() != fingerprint:
+        for suite in [*suites.values(), *extra]:
+            suite.notes.append("the plugin's sources changed during this run: its numbers mix versions, run again")
     info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **report.machine(), "load average at start": load,
             "lab": "1 client ns, 1 switch ns (bridge), 1 target ns with all host addresses, 198.18.0.0/15"}
     command = "python bench/run.py " + " ".join(sys.argv[1:])
