@@ -18,7 +18,7 @@ import resource
 import threading
 import time
 from dataclasses import dataclass
-from typing import Deque, Sequence
+from typing import Callable, Deque, Sequence
 
 from .checks import Check
 from .dial import Resolver, dial, unresolvable
@@ -46,24 +46,43 @@ class ProbingStopped(Exception):
 
 
 Job = tuple[Check, int]
+HostKey = tuple[str, str]  # (host name, address): the unit of per-host limits and liveness
+
+
+def host_key(check: Check) -> HostKey:
+    """Which host a check loads and proves alive (names may repeat across specs, so the address too)."""
+    return check.host.name, check.host.address
 
 
 class Engine:
     """Runs the probes of the given checks; items read outcomes with :meth:`outcome`."""
 
-    def __init__(self, checks: Sequence[Check], timeout: float, concurrency: int, per_host: int) -> None:
+    def __init__(self, checks: Sequence[Check], timeout: float, concurrency: int, per_host: int,
+                 on_demand: Callable[[Check], Sequence[Check]] | None = None) -> None:
+        """Probe ``checks`` once started; ``on_demand`` instead submits work lazily.
+
+        With ``on_demand`` (pytest-xdist workers, which learn their items one by
+        one), a check is probed only when its item asks for it, together with
+        the checks ``on_demand`` groups with it (its host's), so each worker
+        probes only what it runs.
+        """
         self.checks = list(checks)
         self.timeout = timeout
         self.concurrency = concurrency
         self.per_host = per_host
+        self._on_demand = on_demand
+        self._submitted: set[int] = set()
         # One lock for all results: the loop thread writes, the pytest thread waits.
         self._cond = threading.Condition()
         self._done: dict[int, tuple[ProbeResult, ...]] = {}
-        self._alive: dict[str, bool] = {}
+        self._alive: dict[HostKey, bool] = {}
         self._stopped = False
         self._partial: dict[int, list[ProbeResult]] = {}
         self._remaining: dict[int, int] = {}
-        self._unfinished: collections.Counter[str] = collections.Counter(check.host.name for check in self.checks)
+        self._unfinished: collections.Counter[HostKey] = collections.Counter()
+        self._queues: dict[HostKey, Deque[Job]] = {}
+        self._workers: collections.Counter[HostKey] = collections.Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -86,6 +105,8 @@ class Engine:
         Raises:
             ProbingStopped: the engine stopped first.
         """
+        if self._on_demand is not None and id(check) not in self._submitted:
+            self.submit(self._on_demand(check))
         with self._cond:
             self._cond.wait_for(lambda: id(check) in self._done or self._stopped)
             if id(check) not in self._done:
@@ -93,8 +114,16 @@ class Engine:
             results = self._done[id(check)]
             if any(r.state.answered for r in results):
                 return CheckOutcome(results, True)
-            self._cond.wait_for(lambda: check.host.name in self._alive or self._stopped)
-            return CheckOutcome(results, self._alive.get(check.host.name, False))
+            key = host_key(check)
+            self._cond.wait_for(lambda: key in self._alive or self._stopped)
+            return CheckOutcome(results, self._alive.get(key, False))
+
+    def submit(self, checks: Sequence[Check]) -> None:
+        """Queue more checks for probing (from any thread); checks already queued are ignored."""
+        fresh = [check for check in checks if id(check) not in self._submitted]
+        self._submitted.update(id(check) for check in fresh)
+        if fresh and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._enqueue, fresh)
 
     def close(self) -> None:
         """Cancel whatever is still in flight and wait for the loop thread to end."""
@@ -121,31 +150,49 @@ class Engine:
     async def _probe_all(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._main = asyncio.current_task()
-        self._ready.set()
         self._global = asyncio.Semaphore(self.concurrency)
         self._resolver = Resolver(self.timeout)
-        queues: dict[str, Deque[Job]] = {}
-        for check in self.checks:
-            queues.setdefault(check.host.name, collections.deque()).extend((check, port) for port in check.ports)
+        if self._on_demand is None:
+            self._submitted.update(id(check) for check in self.checks)
+            self._enqueue(self.checks)
+        self._ready.set()
+        try:
+            await asyncio.Event().wait()  # probe until close(): more work may be submitted
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _enqueue(self, checks: Sequence[Check]) -> None:
+        """Add jobs to their hosts' queues and top up each host's workers to the per-host limit.
+
+        Hosts are served in order of their first check, so probing runs roughly
+        in the order items report.
+        """
+        for check in checks:
+            key = host_key(check)
+            self._queues.setdefault(key, collections.deque()).extend((check, port) for port in check.ports)
             self._partial[id(check)] = []
             self._remaining[id(check)] = len(check.ports)
-        # Hosts in order of their first check, so probing runs roughly in the order items report.
-        workers = [asyncio.ensure_future(self._work(queue))
-                   for queue in queues.values() for _ in range(min(self.per_host, len(queue)))]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            self._unfinished[key] += 1
+        for key in dict.fromkeys(host_key(check) for check in checks):
+            queue = self._queues[key]
+            while self._workers[key] < min(self.per_host, len(queue)):
+                self._workers[key] += 1
+                task = asyncio.ensure_future(self._work(key, queue))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
-    async def _work(self, queue: Deque[Job]) -> None:
+    async def _work(self, key: HostKey, queue: Deque[Job]) -> None:
         """One of a host's ``per_host`` workers: take that host's next port, probe it, repeat."""
-        while queue:
-            check, port = queue.popleft()
-            async with self._global:
-                results = await self._probe_port(check, port)
-            self._record(check, results)
+        try:
+            while queue:
+                check, port = queue.popleft()
+                async with self._global:
+                    results = await self._probe_port(check, port)
+                self._record(check, results)
+        finally:
+            self._workers[key] -= 1
 
     async def _probe_port(self, check: Check, spec_port: int) -> list[ProbeResult]:
         """Probe one port on every address the host's name resolves to.
@@ -174,7 +221,7 @@ class Engine:
         if self._remaining[key]:
             return
         final = tuple(sorted(self._partial.pop(key), key=lambda r: r.port))
-        host = check.host.name
+        host = host_key(check)
         self._unfinished[host] -= 1
         with self._cond:
             self._done[key] = final

@@ -36,10 +36,14 @@ class SpecFile(pytest.File):
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
+        grouped = self.config.pluginmanager.hasplugin("xdist")
         for check in self.run.plans[self.path].checks:
             item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(pytest.mark.skip(reason=check.skip_reason))
+            if grouped:
+                # pytest-xdist --dist loadgroup keeps a host's checks on one worker (liveness is per host).
+                item.add_marker(pytest.mark.xdist_group(f"activate-{check.host.name}"))
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:

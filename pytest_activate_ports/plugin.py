@@ -11,7 +11,8 @@ from typing import Callable, Generator
 import pytest
 
 from . import options
-from .engine import CheckOutcome, Engine
+from .checks import Check
+from .engine import CheckOutcome, Engine, HostKey, host_key
 from .items import PortCheckItem, SpecFile
 from .probes import registry
 from .run import ActivateRun
@@ -86,7 +87,17 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     settings = session.config.stash[RUN].settings
     if session.config.option.collectonly or not checks:
         return (yield)
-    engine = Engine(checks, settings.timeout, settings.concurrency, settings.per_host)
+    if hasattr(session.config, "workerinput"):
+        # A pytest-xdist worker learns its items one at a time: probe a host's
+        # checks when the first of them is asked for, so no work is duplicated
+        # across workers (exactly so with --dist loadgroup, see collection).
+        by_host: dict[HostKey, list[Check]] = {}
+        for check in checks:
+            by_host.setdefault(host_key(check), []).append(check)
+        engine = Engine([], settings.timeout, settings.concurrency, settings.per_host,
+                        on_demand=lambda check: by_host[host_key(check)])
+    else:
+        engine = Engine(checks, settings.timeout, settings.concurrency, settings.per_host)
     PortCheckItem.engine = engine
     engine.start()
     try:
