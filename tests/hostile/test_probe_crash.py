@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.servers import Listener
+from ..servers import Listener
 
 BROKEN_PROBES = textwrap.dedent('''
     import asyncio
@@ -86,7 +86,7 @@ def test_probe_raising_an_exception_is_an_error_for_that_item_only(pytester: pyt
                                       "pytest's full traceback, not the one-line repr_failure")
 def test_probe_crash_is_reported_in_one_line_without_a_traceback(pytester: pytest.Pytester) -> None:
     result, _ = run_crash(pytester, "divides-by-zero")
-    result.stdout.fnmatch_lines(["ERROR spec.yaml::crashing* - *probe crashed: ZeroDivisionError: division by zero"])
+    result.stdout.fnmatch_lines(["required divides-by-zero: box:*: probe crashed: ZeroDivisionError: division by zero"])
     output = result.stdout.str() + result.stderr.str()
     assert "def setup(self)" not in output and "_pytest" not in output
 

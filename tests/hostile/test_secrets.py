@@ -86,7 +86,7 @@ def test_secrets_appear_in_no_output(server_loop: ServerLoop, hostile_tls: tuple
     db = server_loop.serve(servers.speak(b""), host=SECRET_ADDRESS)
     token = f"tok-{secrets.token_hex(16)}"
     run = run_inner(tmp_path, spec(files, web, mtls, db), "-v", "--tb=long", "--junitxml=junit.xml",
-                    "-o", "junit_family=xunit1", env={"API_TOKEN": token, "DB_PASSWORD": SECRET_ADDRESS})
+                    "-o", "junit_family=xunit1", env={"API_TOKEN": token, "DB_PASSWORD": SECRET_ADDRESS}, timeout=5)
 
     assert seen == [f"Bearer {token}"], "the token never reached the server: the test would prove nothing"
     assert {rule: cell.outcome for rule, cell in run.cells.items()} == {
