@@ -1,17 +1,21 @@
 """The SSL negotiation of a PostgreSQL server (frontend/backend protocol, "SSL Session Encryption").
 
 Answers an SSLRequest with ``S`` and a TLS handshake when given a server
-context, ``N`` without one, or any bytes given as ``answer``. What follows
-(the startup packet and authentication) is not emulated.
+context, ``N`` without one, or any bytes given as ``answer``; then answers the
+startup packet as a server requiring a password would (AuthenticationCleartextPassword).
+Authentication itself is not emulated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import struct
 
 from ..probes.base import MAX_READ
 from ..probes.postgres import SSL_REQUEST
+
+PASSWORD_REQUEST = b"R" + struct.pack("!II", 8, 3)  # AuthenticationCleartextPassword
 
 
 async def serve_postgres(host: str, port: int, *, tls: ssl.SSLContext | None = None,
@@ -25,9 +29,16 @@ async def serve_postgres(host: str, port: int, *, tls: ssl.SSLContext | None = N
             reply = answer if answer is not None else b"S" if tls else b"N"
             writer.write(reply)
             await writer.drain()
-            if reply == b"S" and tls is not None:
+            if reply == b"S":
+                if tls is None:
+                    await reader.read(MAX_READ)  # a broken peer: offers TLS it cannot do, then hangs up
+                    return
                 await writer.start_tls(tls)
-            await reader.read(MAX_READ)  # the startup packet, or the client hanging up
+            (length,) = struct.unpack("!I", await reader.readexactly(4))  # the startup packet
+            await reader.readexactly(min(max(length - 4, 0), MAX_READ))
+            writer.write(PASSWORD_REQUEST)
+            await writer.drain()
+            await reader.read(MAX_READ)  # the client hanging up
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
         finally:

@@ -2,9 +2,12 @@
 
 The SSLRequest is the one message a PostgreSQL server answers before any
 authentication: a single byte, ``S`` (TLS offered) or ``N`` (not offered).
-One byte is a thin proof, and an SSH banner also starts with ``S``, so the
-answer must be exactly one byte, and an ``S`` is followed by a TLS handshake:
-a server that offers TLS must be able to complete one.
+One byte is a thin proof (an SSH banner starts with ``S``, a text notice
+with ``N``), so each answer is followed by a second exchange only PostgreSQL
+passes: after ``S`` a TLS handshake, after ``N`` a StartupMessage, which a
+server answers with a framed Authentication (``R``), ErrorResponse (``E``) or
+NegotiateProtocolVersion (``v``) message before any credentials are sent.
+The probe then hangs up; the server may log the aborted connection.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ if TYPE_CHECKING:
 
 SSL_REQUEST_CODE = 80877103  # 1234 << 16 | 5679: cannot collide with a protocol version
 SSL_REQUEST = struct.pack("!II", 8, SSL_REQUEST_CODE)
+_STARTUP_BODY = struct.pack("!I", 3 << 16) + b"user\x00pytest-activate-ports\x00database\x00postgres\x00" \
+    b"application_name\x00pytest-activate-ports\x00\x00"
+STARTUP = struct.pack("!I", len(_STARTUP_BODY) + 4) + _STARTUP_BODY
+STARTUP_REPLIES = {b"R": "an authentication request", b"E": "an error response", b"v": "a protocol version negotiation"}
+MAX_MESSAGE = 64 * 1024
 
 
 def parse_ssl_answer(buffer: bytes) -> bool | None:
@@ -37,6 +45,22 @@ def parse_ssl_answer(buffer: bytes) -> bool | None:
     if buffer not in (b"S", b"N"):
         raise WireError(f"expected 'S' or 'N' in answer to an SSLRequest, got {seen(buffer)}")
     return buffer == b"S"
+
+
+def parse_startup_reply(buffer: bytes) -> str | None:
+    """What kind of backend message answers a StartupMessage; None until its 5-byte header is in.
+
+    Raises:
+        WireError: the bytes are not a PostgreSQL backend message.
+    """
+    if buffer[:1] and buffer[:1] not in STARTUP_REPLIES:
+        raise WireError(f"expected R, E or v in answer to a StartupMessage, got {seen(buffer)}")
+    if len(buffer) < 5:
+        return None
+    (length,) = struct.unpack_from("!I", buffer, 1)
+    if not 4 <= length <= MAX_MESSAGE:
+        raise WireError(f"backend message length {length} is not plausible: {seen(buffer)}")
+    return STARTUP_REPLIES[buffer[:1]]
 
 
 @register
@@ -61,10 +85,17 @@ class PostgresProbe(Probe):
             return ProtocolResult(False, f"not a PostgreSQL server: {exc}")
         if not offered:
             facts = {"tls_offered": "no"}
+            try:
+                reply = await ask(conn.reader, conn.writer, STARTUP, parse_startup_reply, 5)
+            except WireError as exc:
+                return ProtocolResult(False, f"not a PostgreSQL server: answered N to the SSLRequest, then {exc}",
+                                      facts=facts)
+            facts["startup_reply"] = reply
             if self.require_tls:
                 return ProtocolResult(False, "PostgreSQL server answered N: TLS not offered, and require_tls is set;"
                                       " enable ssl in postgresql.conf", facts=facts)
-            return ProtocolResult(True, "PostgreSQL server answered N: TLS not offered", facts=facts,
+            return ProtocolResult(True, f"PostgreSQL server answered N (TLS not offered) and a startup with {reply}",
+                                  facts=facts,
                                   warnings=("PostgreSQL does not offer TLS on this port",))
         return await self._handshake(conn)
 

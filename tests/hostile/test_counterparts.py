@@ -10,8 +10,10 @@ and the endless servers really stream far more than any read limit.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
+import struct
 import time
 from typing import Callable
 
@@ -19,6 +21,7 @@ import pytest
 
 from pytest_activate_ports.emulate.http_services import response
 from pytest_activate_ports.emulate.mysql import greeting, packet
+from pytest_activate_ports.emulate.postgres import PASSWORD_REQUEST
 from pytest_activate_ports.probes.base import MAX_READ
 
 from . import servers, tls_servers
@@ -55,6 +58,16 @@ def smtp_relay(loop: ServerLoop, files: TlsFiles, certs: ServerCerts) -> Endpoin
     return Endpoint(loop.serve(tls_servers.smtp_starttls(b"220 mail.example ESMTP\r\n", context)))
 
 
+async def postgres_without_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """PostgreSQL with ssl=off: ``N`` to the SSLRequest, then a password request answering the startup packet."""
+    await reader.readexactly(8)
+    await servers.send(writer, b"N")
+    (length,) = struct.unpack("!I", await reader.readexactly(4))
+    await reader.readexactly(length - 4)
+    await servers.send(writer, PASSWORD_REQUEST)
+    await servers.hold(reader)
+
+
 VAULT_ACTIVE = response(200, {"Content-Type": "application/json"}, b'{"initialized": true, "sealed": false}')
 TLS_KINDS = ("https", "mtls", "tls", "wss")
 COUNTERPARTS: dict[str, tuple[Build, tuple[str, ...]]] = {
@@ -71,7 +84,7 @@ COUNTERPARTS: dict[str, tuple[Build, tuple[str, ...]]] = {
     "tls_endless_lines": (trusted_tls, TLS_KINDS),
     "slowloris_http": (plain(servers.dribble(HTTP_OK, 0)), ("http",)),
     "slowloris_ssh": (plain(servers.dribble(SSH_BANNER, 0)), ("ssh",)),
-    "slowloris_notice": (plain(servers.dribble(b"N", 0)), ("postgres",)),  # PostgreSQL without TLS: 'N', then silence
+    "slowloris_notice": (plain(postgres_without_tls), ("postgres",)),  # 'N', then a framed answer to the startup
     "superscript_status": (plain(servers.speak(HTTP_OK)), ("http",)),
     "tls_superscript_status": (trusted_tls, TLS_KINDS),
     "superscript_length": (plain(servers.speak(VAULT_ACTIVE)), ("vault",)),

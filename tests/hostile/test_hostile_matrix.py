@@ -39,8 +39,6 @@ PASSES_ON_TRUSTED_HANDSHAKE = frozenset({"tls"})
 
 CRASH = "BUG: str.isdigit() accepts '²', int() then raises ValueError, which escapes the probe as a crash"
 KNOWN_BUGS = {
-    ("slowloris_notice", "postgres"): pytest.mark.xfail(strict=True, reason=(
-        "BUG: postgres passes on a first segment 'N' without checking that nothing follows it")),
     **{cell: pytest.mark.xfail(strict=True, reason=f"{CRASH} ({where})") for cell, where in (
         (("superscript_status", "http"), "http1.parse_response_head"),
         (("superscript_status", "http-redirect"), "http1.parse_response_head"),

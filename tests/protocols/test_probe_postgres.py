@@ -11,7 +11,7 @@ import trustme
 
 from pytest_activate_ports.emulate.postgres import serve_postgres
 from pytest_activate_ports.emulate.ssh import serve_ssh
-from pytest_activate_ports.probes.postgres import SSL_REQUEST, parse_ssl_answer
+from pytest_activate_ports.probes.postgres import SSL_REQUEST, parse_ssl_answer, parse_startup_reply
 from pytest_activate_ports.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
@@ -44,7 +44,7 @@ def test_probe_postgres_rejects_other_answers(data: bytes, reason: str) -> None:
 async def test_probe_postgres_real_server_without_tls_answers_n(real_postgres_plain: Daemon, probe_port: ProbePort) -> None:
     result = await probe_port("postgres", real_postgres_plain.port)
     assert result.passed, result.detail
-    assert result.detail == "PostgreSQL server answered N: TLS not offered"
+    assert result.detail.startswith("PostgreSQL server answered N (TLS not offered) and a startup with ")
     assert result.facts["tls_offered"] == "no"
     assert result.warnings
 
@@ -127,3 +127,23 @@ def test_plugin_postgres_rule_reports_tls_and_rejects_ssh(
         "*db-plain-host:5432 via * is open but the postgres check failed after * ms: PostgreSQL server answered N: TLS not offered, and require_tls is set*",
         "*db-ssh-host:5432 via * is open but the postgres check failed after * ms: not a PostgreSQL server: expected 'S' or 'N'*(an SSH banner)*",
     ])
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", None),
+        (b"R\x00\x00", None),
+        (b"R\x00\x00\x00\x08", "an authentication request"),
+        (b"E\x00\x00\x00\x50", "an error response"),
+        (b"v\x00\x00\x00\x0c", "a protocol version negotiation"),
+    ],
+)
+def test_parse_startup_reply_recognises_backend_messages(data: bytes, expected: str | None) -> None:
+    assert parse_startup_reply(data) == expected
+
+
+@pytest.mark.parametrize("data", [b"OTICE", b"SSH-2", b"R\xff\xff\xff\xff", b"E\x00\x00\x00\x01"])
+def test_parse_startup_reply_rejects_other_bytes(data: bytes) -> None:
+    with pytest.raises(WireError):
+        parse_startup_reply(data)
