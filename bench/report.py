@@ -120,8 +120,8 @@ def _fmt(value: float | None) -> str:
     return "n/a (missing or wrong run)" if value is None else f"{value:.2f}x"
 
 
-def machine() -> dict[str, object]:
-    """What the numbers were measured on and with, including the engine's git revision."""
+def machine(package: Path) -> dict[str, object]:
+    """What the numbers were measured on and with, including the revision of the measured ``package``."""
     def first_line(*argv: str) -> str:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
@@ -143,14 +143,12 @@ def machine() -> dict[str, object]:
         "nmap": first_line("nmap", "--version"), "ulimit -n": f"{soft} (hard {hard})",
         "engine commit": first_line("git", "-C", str(repo), "rev-parse", "--short", "HEAD"),
         "engine uncommitted changes": dirty not in ("", "unavailable"),
-        "package sources sha256": package_fingerprint(),
-        "load average at end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "measured sources sha256": package_fingerprint(package),
     }
 
 
-def package_fingerprint() -> str:
-    """A hash of the plugin's sources: the tree is shared and may change while the bench runs."""
-    package = Path(__file__).resolve().parent.parent / "pytest_activate_ports"
+def package_fingerprint(package: Path) -> str:
+    """A hash of the measured plugin sources, to tell apart runs of the same commit with different edits."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())

@@ -33,7 +33,8 @@ from measure import Job, bench_env, measure
 from profiling import run_profiles
 from report import PLUGIN, Suite
 
-RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
 TOOLS = {"ip": "iproute2", "nft": "nftables", "nmap": "nmap", "/usr/bin/time": "time"}
 XDIST_FROM = 10000  # xdist only on the large workload: on small ones worker start-up dominates
 
@@ -94,6 +95,23 @@ def evidence_problem(spec: Path, cwd: Path) -> str | None:
     return None
 
 
+def snapshot_package(work: Path) -> Path:
+    """Measure a frozen copy of the plugin, put first on PYTHONPATH for every run.
+
+    Other engineers edit the shared tree while the bench runs; without the copy
+    one bench run could measure several versions of the engine.
+    """
+    target = work / "snapshot"
+    package = shutil.copytree(REPO / "pytest_activate_ports", target / "pytest_activate_ports",
+                              ignore=shutil.ignore_patterns("__pycache__"))
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
+    found = subprocess.run([sys.executable, "-c", "import pytest_activate_ports as p; print(p.__file__)"],
+                           env=bench_env(), capture_output=True, text=True, timeout=60).stdout.strip()
+    if not found.startswith(str(target)):
+        raise RuntimeError(f"the plugin snapshot is not the one imported ({found or 'import failed'})")
+    return Path(package)
+
+
 def interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)  # unwinds into main's finally: the lab is removed
 
@@ -132,10 +150,13 @@ def run_suite(lab: Lab, suite: Suite, jobs: list[Job], work: Path, repeat: int, 
 
 
 def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
+    """Measure every workload and write the results; 0 only if every run had the right verdicts."""
     (work / "pytest.ini").write_text("[pytest]\n")  # pin rootdir/ini: no project config leaks into any run
     sizes = [specs.SIZES[s] for s in args.sizes]
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine shows up as noise
-    fingerprint = report.package_fingerprint()
+    info: dict[str, object] = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+                               **report.machine(snapshot_package(work)), "load average at start": load,
+                               "lab": "1 client ns, 1 switch ns (bridge), 1 target ns with all host addresses, 198.18.0.0/15"}
     if os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
         print(f"warning: load average {load} on {os.cpu_count()} CPUs: other work will add noise to the timings", flush=True)
     problem = evidence_problem(specs.write_port_spec(sizes[0], work / "probe" / "spec.yaml"), work)
@@ -165,11 +186,14 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
         optional(["py-spy", "--version"], "py-spy", not args.no_install)
         text = run_profiles(lab, all_jobs[largest.checks][0], work / "out" / "profile", work, args.timeout)
         (RESULTS / f"profile-{largest.checks // 1000}k.txt").write_text(text + "\n")
-    if report.package_fingerprint() != fingerprint:
-        for suite in [*suites.values(), *extra]:
-            suite.notes.append("the plugin's sources changed during this run: its numbers mix versions, run again")
-    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"), **report.machine(), "load average at start": load,
-            "lab": "1 client ns, 1 switch ns (bridge), 1 target ns with all host addresses, 198.18.0.0/15"}
+    info["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    write_results(suites, extra, info, args.ulimit)
+    return 0 if all(s.ok for suite in [*suites.values(), *extra] for s in suite.series.values()) else 1
+
+
+def write_results(suites: dict[int, Suite], extra: list[Suite], info: dict[str, object], ulimit: int | None) -> None:
+    """``<date>-<size>.json`` per workload, ``<date>-range.json``, ``latest.md``; the markdown is printed too."""
     command = "python bench/run.py " + " ".join(sys.argv[1:])
     day = datetime.date.today().isoformat()
     for checks, suite in suites.items():
@@ -178,10 +202,9 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
         report.write_json(RESULTS / f"{day}-{checks}.json", suite, info, {"command": command, f"scaling_from_{min(suites)}": growth})
     for suite in extra:
         report.write_json(RESULTS / f"{day}-range.json", suite, info, {"command": command})
-    text = report.markdown(suites, extra, info, args.ulimit, command)
+    text = report.markdown(suites, extra, info, ulimit, command)
     (RESULTS / "latest.md").write_text(text)
     print("\n" + text)
-    return 0 if all(s.ok for suite in [*suites.values(), *extra] for s in suite.series.values()) else 1
 
 
 def main(argv: list[str]) -> int:
