@@ -106,7 +106,7 @@ def snapshot_package(work: Path) -> Path:
                               ignore=shutil.ignore_patterns("__pycache__"))
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), os.environ.get("PYTHONPATH")) if p)
     found = subprocess.run([sys.executable, "-c", "import pytest_activate_ports as p; print(p.__file__)"],
-                           env=bench_env(), capture_output=True, text=True, timeout=60).stdout.strip()
+                           env=bench_env(), cwd=work, capture_output=True, text=True, timeout=60).stdout.strip()
     if not found.startswith(str(target)):
         raise RuntimeError(f"the plugin snapshot is not the one imported ({found or 'import failed'})")
     return Path(package)
