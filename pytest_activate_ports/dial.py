@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import sys
 import time
-from typing import Awaitable, TypeVar
+from typing import Any, Awaitable, Coroutine, TypeVar
 
 from .checks import Check
 from .probes.base import MAX_READ, Connection, PortState, ProbeResult, ProtocolResult, Target
@@ -139,12 +139,28 @@ async def dial(check: Check, spec_port: int, family: int, address: str, timeout:
 _HANDSHAKE_ONLY = ProtocolResult(True, "TCP handshake completed")
 
 
-async def _speak(check: Awaitable[ProtocolResult]) -> ProtocolResult:
-    """Run a probe's check; network failures it did not handle still mean "protocol not spoken"."""
+async def _speak(check: Coroutine[Any, Any, ProtocolResult]) -> ProtocolResult:
+    """Run a probe's check; network failures it did not handle still mean "protocol not spoken".
+
+    The check runs as its own task so that a CancelledError it raises itself
+    (a bug) is told apart from our cancellation (timeout, Ctrl-C): the first is
+    an error for this check only, the second must propagate.
+    """
+    task = asyncio.ensure_future(check)
     try:
-        return await check
-    except (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        return ProtocolResult(False, f"connection failed during the protocol check: {type(exc).__name__}: {exc}")
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+    if task.cancelled():
+        raise RuntimeError("the probe raised CancelledError on its own")
+    failure = task.exception()
+    if failure is None:
+        return task.result()
+    if isinstance(failure, (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
+        return ProtocolResult(False, f"connection failed during the protocol check: {type(failure).__name__}: {failure}")
+    raise failure
 
 
 def _sockname(sock: socket.socket) -> str | None:

@@ -75,11 +75,14 @@ class PortCheckItem(pytest.Item):
             self.outcome = engine.outcome(self.check)
         except ProbingStopped as exc:
             raise CheckError(str(exc)) from None
-        verdict = judge(self.check, self.outcome)
-        self.verdict = Verdict(verdict.outcome, redact(verdict.message, self.secrets),
-                               tuple(redact(list(verdict.warnings), self.secrets)))
+        self.verdict = self._redacted(judge(self.check, self.outcome))
         if self.verdict.outcome is Outcome.ERROR:
             raise CheckError(self.verdict.message)
+
+    def _redacted(self, verdict: Verdict) -> Verdict:
+        """The verdict with secret values blanked out (never bound unredacted, so --showlocals cannot leak it)."""
+        return Verdict(verdict.outcome, redact(verdict.message, self.secrets),
+                       tuple(redact(list(verdict.warnings), self.secrets)))
 
     def runtest(self) -> None:
         assert self.verdict is not None

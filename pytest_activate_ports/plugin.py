@@ -13,7 +13,7 @@ import pytest
 from . import options
 from .checks import Check
 from .engine import CheckOutcome, Engine, HostKey, host_key
-from .items import PortCheckItem, SpecFile
+from .items import CheckError, PortCheckItem, SpecFile
 from .probes import registry
 from .run import ActivateRun
 from .spec import Host, Spec
@@ -105,6 +105,16 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     finally:
         engine.close()
         PortCheckItem.engine = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # pytest renders setup errors with its own traceback, not Item.repr_failure: a check
+    # that could not be judged gets the same one-line report as a failed one.
+    if isinstance(item, PortCheckItem) and call.excinfo is not None and call.excinfo.errisinstance(CheckError):
+        report.longrepr = item.repr_failure(call.excinfo)
+    return report
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

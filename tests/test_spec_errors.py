@@ -143,3 +143,9 @@ def test_plugin_reports_spec_error_on_one_line(pytester: pytest.Pytester) -> Non
     result.stdout.fnmatch_lines(["*spec.yaml:6:43: port 99999 is outside 1..65535"])
     assert "Traceback" not in result.stdout.str()
     assert "SpecError" not in result.stdout.str()
+
+
+def test_spec_port_map_key_with_a_non_ascii_digit_is_an_error(tmp_path: Path) -> None:
+    text = "version: 1\nhosts:\n  lb: {address: 127.0.0.1, port_map: {\u00b2: 8443}}\nrules:\n" \
+           "  - {id: a, from: internet, to: lb, port: 443, expect: required}\n"
+    assert error_of(tmp_path, text).startswith("spec.yaml:3:")

@@ -64,7 +64,7 @@ def parse_response_head(data: bytes) -> ResponseHead:
     lines = text.split("\r\n")
     status_line = lines[0]
     parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdigit() and len(parts[1]) == 3):
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) == 3):
         raise HttpError(f"not an HTTP response: {status_line[:60]!r}")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
@@ -149,7 +149,7 @@ async def read_body(reader: asyncio.StreamReader, head: ResponseHead, limit: int
     """
     length = head.header("Content-Length")
     if length is not None:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):  # str.isdigit() alone accepts '²', which int() refuses
             raise HttpError(f"malformed Content-Length {length[:20]!r}")
         if int(length) > limit:
             raise HttpError(f"body of {length} bytes is larger than {limit}")

@@ -34,8 +34,8 @@ def judge_redirect(head: ResponseHead, path: str, host: str, port: int) -> SubCh
     if not location:
         return SubCheck(name, False, f"{name} answered {head.status} without a Location header")
     shown = f"{head.status} Location {location[:120]!r}"
-    target = urlsplit(location)
-    try:
+    try:  # urlsplit itself rejects some malformed URLs ("https://["), .port others
+        target = urlsplit(location)
         target_port = target.port or 443
     except ValueError:
         return SubCheck(name, False, f"{name} answered {shown}: not a valid URL")
@@ -50,7 +50,10 @@ def judge_redirect(head: ResponseHead, path: str, host: str, port: int) -> SubCh
 
 def keeps_target(location: str, path: str) -> bool:
     """Whether a redirect keeps the request target, so deep links survive the move to HTTPS."""
-    target = urlsplit(location)
+    try:
+        target = urlsplit(location)
+    except ValueError:
+        return False
     kept = (target.path or "/") + (f"?{target.query}" if target.query else "")
     return kept == path
 

@@ -48,7 +48,7 @@ def parse_reply(lines: Sequence[bytes]) -> Reply | None:
     texts: list[str] = []
     for raw in lines:
         line = raw.rstrip(b"\r\n").decode("utf-8", "replace")
-        if len(line) < 3 or not line[:3].isdigit() or line[0] not in "2345" or line[3:4] not in ("", " ", "-"):
+        if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()) or line[0] not in "2345" or line[3:4] not in ("", " ", "-"):
             raise SmtpError(f"not an SMTP reply: {line[:60]!r}")
         if code is not None and int(line[:3]) != code:
             raise SmtpError(f"reply lines with different codes ({code} then {line[:3]})")

@@ -59,7 +59,7 @@ def parse_health(body: bytes) -> Health:
     """Read Vault's health JSON; raises :class:`NotVaultHealth` for anything else."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # a hostile body may nest arbitrarily deep
         raise NotVaultHealth(f"body is not JSON ({body[:40]!r})") from exc
     if not isinstance(data, dict) or not all(isinstance(data.get(k), bool) for k in ("initialized", "sealed")):
         raise NotVaultHealth("JSON without boolean 'initialized' and 'sealed'")

@@ -62,7 +62,7 @@ def hosts(node: Node | None) -> dict[str, Host]:
             address = address[1:-1]  # [::1] as in URLs
         port_map: dict[int, int] = {}
         for spec_port, dialled in (fields.entries(body["port_map"], "port_map") if "port_map" in body else {}).items():
-            key_node = Node(int(spec_port) if str(spec_port).isdigit() else spec_port, dialled.path, dialled.key_line, dialled.key_col)
+            key_node = Node(int(spec_port) if str(spec_port).isascii() and str(spec_port).isdigit() else spec_port, dialled.path, dialled.key_line, dialled.key_col)
             port_map[port(key_node, "port_map key")] = port(dialled, "port_map value")
         host_roles = tuple(r for r, _ in fields.names(body["roles"], f"roles of host {key!r}")) if "roles" in body else ()
         out[key] = Host(key, address, host_roles, port_map)

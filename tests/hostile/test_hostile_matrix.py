@@ -37,23 +37,7 @@ PASSES_ON_SILENCE = frozenset({"slurmctld", "slurmdbd"})
 PASSES_ON_TRUSTED_HANDSHAKE = frozenset({"tls"})
 """Kinds that check the handshake and certificate only, whatever the server says inside TLS afterwards."""
 
-CRASH = "BUG: str.isdigit() accepts '²', int() then raises ValueError, which escapes the probe as a crash"
-KNOWN_BUGS = {
-    **{cell: pytest.mark.xfail(strict=True, reason=f"{CRASH} ({where})") for cell, where in (
-        (("superscript_status", "http"), "http1.parse_response_head"),
-        (("superscript_status", "http-redirect"), "http1.parse_response_head"),
-        (("superscript_status", "vault"), "http1.parse_response_head"),
-        (("tls_superscript_status", "https"), "http1.parse_response_head"),
-        (("tls_superscript_status", "wss"), "http1.parse_response_head"),
-        (("tls_superscript_status", "mtls"), "http1.parse_response_head"),
-        (("superscript_length", "vault"), "http1.read_body, Content-Length"),
-        (("superscript_reply_code", "smtp-starttls"), "smtp.parse_reply"),
-    )},
-    ("bracket_redirect", "http-redirect"): pytest.mark.xfail(strict=True, reason=(
-        "BUG: urlsplit() raises ValueError on Location 'https://[', which escapes http_redirect.judge_redirect")),
-    ("deep_json", "vault"): pytest.mark.xfail(strict=True, reason=(
-        "BUG: json.loads raises RecursionError on deeply nested JSON, which escapes vault.parse_health")),
-}
+KNOWN_BUGS: dict[tuple[str, str], pytest.MarkDecorator] = {}
 """Cells that show a bug in a probe: the fix turns the cell into an XPASS, which fails until the entry is removed."""
 CELLS = [pytest.param(case, kind, marks=KNOWN_BUGS.get((case, kind), ()), id=f"{case}-{kind}")
          for case in CASES for kind in KINDS]

@@ -82,8 +82,6 @@ def test_probe_raising_an_exception_is_an_error_for_that_item_only(pytester: pyt
     assert str(records["crashing"]["message"]).endswith("probe crashed: ZeroDivisionError: division by zero")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an error outcome (raised in PortCheckItem.setup) is rendered with "
-                                      "pytest's full traceback, not the one-line repr_failure")
 def test_probe_crash_is_reported_in_one_line_without_a_traceback(pytester: pytest.Pytester) -> None:
     result, _ = run_crash(pytester, "divides-by-zero")
     result.stdout.fnmatch_lines(["required divides-by-zero: box:*: probe crashed: ZeroDivisionError: division by zero"])
@@ -91,8 +89,6 @@ def test_probe_crash_is_reported_in_one_line_without_a_traceback(pytester: pytes
     assert "def setup(self)" not in output and "_pytest" not in output
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a CancelledError escaping a probe cancels the whole engine run, "
-                                      "not just that item (engine.py catches Exception only)")
 def test_probe_raising_cancelled_error_is_an_error_for_that_item_only(pytester: pytest.Pytester) -> None:
     result, records = run_crash(pytester, "awaits-a-cancelled-task")
     assert records["before"]["outcome"] == records["after"]["outcome"] == "passed"

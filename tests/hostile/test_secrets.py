@@ -99,8 +99,6 @@ def test_secrets_appear_in_no_output(server_loop: ServerLoop, hostile_tls: tuple
             assert secret not in text, f"{secret[:12]}... appears in the {name} output"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an error outcome prints pytest's traceback, and with --showlocals its "
-                                      "unredacted Verdict local, into the terminal and JUnit")
 def test_secret_address_stays_out_of_an_error_traceback_with_showlocals(tmp_path: Path) -> None:
     address = f"backup-{secrets.token_hex(8)}.invalid"
     unresolvable = """\
