@@ -128,8 +128,9 @@ def test_unresolvable_host_fails_required_and_errors_forbidden(pytester: pytest.
     result.stdout.fnmatch_lines(["*no-such-host.invalid does not resolve*"])
 
 
-def test_when_false_rule_is_skipped_with_reason_and_not_probed(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
-    spec = write_spec(f"""
+def cac_rule(port: int) -> str:
+    """A spec whose only rule applies when the ``cac_auth`` feature (false by default here) is on."""
+    return f"""
         version: 1
         features: {{cac_auth: false}}
         hosts:
@@ -138,12 +139,15 @@ def test_when_false_rule_is_skipped_with_reason_and_not_probed(pytester: pytest.
           - id: cac
             from: internet
             to: lb
-            port: {listener.port}
+            port: {port}
             expect: required
             when: cac_auth
             reason: CAC/Smart Card authentication (mTLS)
-    """)
-    result = run(pytester, spec, "-rs")
+    """
+
+
+def test_when_false_rule_is_skipped_with_reason_and_not_probed(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
+    result = run(pytester, write_spec(cac_rule(listener.port)), "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["activate: spec spec.yaml, role internet, 0 checks, 1 not applicable",
                                  "*not applicable: when 'cac_auth' is false (cac_auth=False): CAC/Smart Card authentication (mTLS)*"])
@@ -151,15 +155,7 @@ def test_when_false_rule_is_skipped_with_reason_and_not_probed(pytester: pytest.
 
 
 def test_feature_override_switches_rule_on(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
-    spec = write_spec(f"""
-        version: 1
-        features: {{cac_auth: false}}
-        hosts:
-          lb: {{address: 127.0.0.1, roles: [control-plane]}}
-        rules:
-          - {{id: cac, from: internet, to: lb, port: {listener.port}, expect: required, when: cac_auth}}
-    """)
-    run(pytester, spec, "--activate-feature", "cac_auth").assert_outcomes(passed=1)
+    run(pytester, write_spec(cac_rule(listener.port)), "--activate-feature", "cac_auth").assert_outcomes(passed=1)
 
 
 def test_required_range_passes_when_every_sampled_port_answers(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:

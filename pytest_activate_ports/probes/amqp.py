@@ -150,7 +150,6 @@ class AmqpProbe(Probe):
     kind = "amqp"
     summary = "answers the AMQP 0-9-1 protocol header with Connection.Start"
 
-
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
             start = await ask(conn.reader, conn.writer, PROTOCOL_HEADER, parse_start, 8 + MAX_FRAME)

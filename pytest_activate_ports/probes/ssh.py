@@ -84,7 +84,6 @@ class SshProbe(Probe):
     kind = "ssh"
     summary = "server sends an SSH-2.0 identification (banner)"
 
-
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
             ident = await ask(conn.reader, conn.writer, CLIENT_IDENTIFICATION, parse_identification,

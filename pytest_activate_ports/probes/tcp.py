@@ -14,6 +14,5 @@ class TcpProbe(Probe):
     summary = "TCP handshake completes"
     talks = False
 
-
     async def check(self, conn: Connection) -> ProtocolResult:
         return ProtocolResult(True, "TCP handshake completed")
