@@ -22,6 +22,7 @@ from lab import Lab
 from measure import Job, run_in
 
 PACKAGE = "pytest_activate_ports"
+_SNAPSHOT = re.compile(r"/\S*/(?=pytest_activate_ports/)")  # the bench's temp copy: show package-relative paths
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -37,7 +38,7 @@ def cprofile_report(prof: Path, top: int = 30) -> str:
             stats.strip_dirs()
         stats.sort_stats(sort).print_stats(*restrict, top)
         sections.append(f"=== cProfile: top {top} {title} ===\n{_trim(buffer.getvalue())}")
-    return "\n\n".join(sections)
+    return _SNAPSHOT.sub("", "\n\n".join(sections))
 
 
 def _trim(text: str) -> str:
