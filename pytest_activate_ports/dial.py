@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import os
 import socket
 import sys
 import time
@@ -90,7 +91,6 @@ async def dial(check: Check, spec_port: int, family: int, address: str, timeout:
     Never raises for anything the network does; only a bug (or local resource
     exhaustion) escapes, which the engine records as an ``error`` result.
     """
-    loop = asyncio.get_running_loop()
     dialled = check.host.dial_port(spec_port)
     sockaddr: tuple[object, ...] = (address, dialled, 0, 0) if family == socket.AF_INET6 else (address, dialled)
     sock = await _open_socket(family)
@@ -101,20 +101,13 @@ async def dial(check: Check, spec_port: int, family: int, address: str, timeout:
 
     handed_over = False
     try:
-        try:
-            await within(timeout, loop.sock_connect(sock, sockaddr))
-        except asyncio.TimeoutError:
+        failure = await _connect(sock, sockaddr, timeout)
+        if failure is None:
             return closed(PortState.FILTERED, f"no answer within {timeout:g}s")
-        except ConnectionRefusedError as exc:
-            return closed(PortState.REFUSED, "connection refused (RST)", exc.errno)
-        except OSError as exc:
-            if exc.errno == errno.ETIMEDOUT:
-                return closed(PortState.FILTERED, "connect timed out in the kernel", exc.errno)
-            if exc.errno in RESOURCE_ERRNOS:
-                raise  # local exhaustion says nothing about the port: surface it as a probe error
-            reason = str(exc.strerror or exc)
-            return closed(PortState.UNREACHABLE, reason if exc.errno in UNREACHABLE_ERRNOS else f"connect failed: {reason}",
-                          exc.errno)
+        if failure in RESOURCE_ERRNOS:
+            raise OSError(failure, os.strerror(failure))  # local exhaustion says nothing about the port: a probe error
+        if failure:
+            return closed(*_refusal(failure), failure)
         source = _sockname(sock)
         probe = check.rule.probe
         if not probe.talks:
@@ -161,6 +154,62 @@ async def _speak(check: Coroutine[Any, Any, ProtocolResult]) -> ProtocolResult:
     if isinstance(failure, (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
         return ProtocolResult(False, f"connection failed during the protocol check: {type(failure).__name__}: {failure}")
     raise failure
+
+
+async def _connect(sock: socket.socket, sockaddr: tuple[object, ...], timeout: float) -> int | None:
+    """Connect ``sock``: 0 when connected, the errno when it failed, None when nothing answered in time.
+
+    The outcome is read from the kernel even when the timer fired first: a
+    starved event loop (a busy CPU, the GIL held by pytest's thread) can run
+    its timer before it processes a handshake the kernel completed long ago,
+    and such a port must not be reported filtered. asyncio's sock_connect
+    cannot be asked afterwards (it consumes the socket error), hence this.
+    """
+    try:
+        sock.connect(sockaddr)
+        return 0
+    except BlockingIOError:
+        pass  # EINPROGRESS: the SYN is out
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    loop = asyncio.get_running_loop()
+    writable = loop.create_future()
+    fd = sock.fileno()
+    loop.add_writer(fd, _wake, writable)
+    try:
+        await within(timeout, writable)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        loop.remove_writer(fd)
+    return _settled(sock)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _refusal(error: int) -> tuple[PortState, str]:
+    """The port state and detail for a connect that failed with ``error``."""
+    if error == errno.ECONNREFUSED:
+        return PortState.REFUSED, "connection refused (RST)"
+    if error == errno.ETIMEDOUT:
+        return PortState.FILTERED, "connect timed out in the kernel"
+    reason = os.strerror(error)
+    return PortState.UNREACHABLE, reason if error in UNREACHABLE_ERRNOS else f"connect failed: {reason}"
+
+
+def _settled(sock: socket.socket) -> int | None:
+    """What the kernel says of a connect: 0 connected, an errno, or None (still waiting for an answer)."""
+    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if error:
+        return error
+    try:
+        sock.getpeername()
+    except OSError:
+        return None
+    return 0
 
 
 def _sockname(sock: socket.socket) -> str | None:
