@@ -20,7 +20,7 @@ from specs import RANGE_ADDRESS, RANGE_FIRST, RANGE_LAST, ROLE, Size, range_open
 FLOOR = Path(__file__).with_name("floor.py")
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
 PLUGIN = ("-p", "pytest_activate_ports.plugin")  # plugin autoloading is off in the bench (see measure.bench_env)
-XDIST = ("-p", "xdist.plugin", "-n", "2")
+XDIST = ("-p", "xdist.plugin", "-n", "2", "--dist", "loadgroup")  # loadgroup: the plugin keeps a host on one worker
 # A fixed, honest 1 s per-probe timeout for nmap: min = max = initial RTT timeout pins nmap's adaptive
 # timeout to exactly 1 s, and --max-retries 0 stops it from re-probing silent ports (the plugin does not retry).
 NMAP = ["nmap", "-sT", "-Pn", "-n", "--max-retries", "0",
