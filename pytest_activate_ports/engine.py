@@ -77,6 +77,7 @@ class Engine:
         self._done: dict[int, tuple[ProbeResult, ...]] = {}
         self._alive: dict[HostKey, bool] = {}
         self._stopped = False
+        self._awaited: int | HostKey | None = None  # the check id or host the pytest thread is blocked on
         self._partial: dict[int, list[ProbeResult]] = {}
         self._remaining: dict[int, int] = {}
         self._unfinished: collections.Counter[HostKey] = collections.Counter()
@@ -108,6 +109,7 @@ class Engine:
         if self._on_demand is not None and id(check) not in self._submitted:
             self.submit(self._on_demand(check))
         with self._cond:
+            self._awaited = id(check)
             self._cond.wait_for(lambda: id(check) in self._done or self._stopped)
             if id(check) not in self._done:
                 raise ProbingStopped("probing was stopped before this check completed")
@@ -115,6 +117,7 @@ class Engine:
             if any(r.state.answered for r in results):
                 return CheckOutcome(results, True)
             key = host_key(check)
+            self._awaited = key
             self._cond.wait_for(lambda: key in self._alive or self._stopped)
             return CheckOutcome(results, self._alive.get(key, False))
 
@@ -229,4 +232,7 @@ class Engine:
                 self._alive[host] = True
             elif host not in self._alive and not self._unfinished[host]:
                 self._alive[host] = False
-            self._cond.notify_all()
+            # Wake the pytest thread only for what it waits on: every needless wake-up
+            # is a GIL hand-over taken from pytest's own per-item work.
+            if self._awaited == key or (self._awaited == host and host in self._alive):
+                self._cond.notify_all()

@@ -36,7 +36,8 @@ class SpecFile(pytest.File):
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
-        grouped = self.config.pluginmanager.hasplugin("xdist")
+        plugins = self.config.pluginmanager
+        grouped = plugins.hasplugin("xdist") or plugins.hasplugin("xdist.plugin")  # entry point, or -p xdist.plugin
         for check in self.run.plans[self.path].checks:
             item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
             if check.skip_reason:
