@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
@@ -17,6 +18,22 @@ if TYPE_CHECKING:
 
     from .engine import Engine
     from .run import ActivateRun
+
+
+def xdist_workers(config: pytest.Config) -> int | None:
+    """The number of pytest-xdist workers when this process is one of them, else None."""
+    workerinput = getattr(config, "workerinput", None)
+    return int(workerinput["workercount"]) if workerinput else None
+
+
+def xdist_group(check: Check, workers: int) -> str:
+    """The pytest-xdist group of a check: its host's, folded into one group per worker.
+
+    A host never spans two workers (liveness is judged per host), and with one
+    group per worker a worker that learns its first item can probe all of its
+    hosts at once instead of one group after another.
+    """
+    return f"activate-{zlib.crc32(f'{check.host.name}@{check.host.address}'.encode()) % workers}"
 
 
 class CheckFailed(AssertionError):
@@ -36,15 +53,13 @@ class SpecFile(pytest.File):
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
-        plugins = self.config.pluginmanager
-        grouped = plugins.hasplugin("xdist") or plugins.hasplugin("xdist.plugin")  # entry point, or -p xdist.plugin
+        workers = xdist_workers(self.config)
         for check in self.run.plans[self.path].checks:
             item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(pytest.mark.skip(reason=check.skip_reason))
-            if grouped:
-                # pytest-xdist --dist loadgroup keeps a host's checks on one worker (liveness is per host).
-                item.add_marker(pytest.mark.xdist_group(f"activate-{check.host.name}"))
+            if workers:
+                item.add_marker(pytest.mark.xdist_group(xdist_group(check, workers)))
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:

@@ -12,8 +12,8 @@ import pytest
 
 from . import options
 from .checks import Check
-from .engine import CheckOutcome, Engine, HostKey, host_key
-from .items import CheckError, PortCheckItem, SpecFile
+from .engine import CheckOutcome, Engine
+from .items import CheckError, PortCheckItem, SpecFile, xdist_group, xdist_workers
 from .probes import registry
 from .run import ActivateRun
 from .spec import Host, Spec
@@ -87,15 +87,16 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     settings = session.config.stash[RUN].settings
     if session.config.option.collectonly or not checks:
         return (yield)
-    if hasattr(session.config, "workerinput"):
-        # A pytest-xdist worker learns its items one at a time: probe a host's
-        # checks when the first of them is asked for, so no work is duplicated
-        # across workers (exactly so with --dist loadgroup, see collection).
-        by_host: dict[HostKey, list[Check]] = {}
+    workers = xdist_workers(session.config)
+    if workers:
+        # A pytest-xdist worker learns its items group by group (--dist loadgroup; see
+        # items.xdist_group): probe a whole group when its first item asks, so no port
+        # is dialled by two workers.
+        groups: dict[str, list[Check]] = {}
         for check in checks:
-            by_host.setdefault(host_key(check), []).append(check)
+            groups.setdefault(xdist_group(check, workers), []).append(check)
         engine = Engine([], settings.timeout, settings.concurrency, settings.per_host,
-                        on_demand=lambda check: by_host[host_key(check)])
+                        on_demand=lambda check: groups[xdist_group(check, workers)])
     else:
         engine = Engine(checks, settings.timeout, settings.concurrency, settings.per_host)
     PortCheckItem.engine = engine
