@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -221,6 +222,9 @@ def start_postgres(cert: trustme.LeafCert | None = None) -> Daemon:
     return wait_ready(daemon, 20, ready="ready to accept connections")
 
 
+_MARIADB_INSTALL = threading.Lock()
+
+
 def start_mariadb(cert: trustme.LeafCert | None = None, refuse_everyone: bool = False) -> Daemon:
     """A fresh MariaDB data directory and server; TLS with ``cert``.
 
@@ -233,8 +237,14 @@ def start_mariadb(cert: trustme.LeafCert | None = None, refuse_everyone: bool = 
     daemon = Daemon("mariadb", version_of([server, "--version"]), free_port(), workdir("mariadb", owner))
     data = daemon.workdir / "data"
     user = [f"--user={owner}"] if owner else []
-    subprocess.run([install, "--no-defaults", f"--datadir={data}", *user, "--auth-root-authentication-method=normal",
-                    "--skip-test-db"], check=True, capture_output=True, cwd=daemon.workdir)
+    # Two bootstraps at once (the pool starts both MariaDB servers side by side) can collide; one at a time.
+    with _MARIADB_INSTALL:
+        done = subprocess.run([install, "--no-defaults", f"--datadir={data}", *user,
+                               "--auth-root-authentication-method=normal", "--skip-test-db"],
+                              capture_output=True, text=True, cwd=daemon.workdir)
+    if done.returncode:
+        shutil.rmtree(daemon.workdir, ignore_errors=True)
+        raise RuntimeError(f"mariadb-install-db failed ({done.returncode}): {(done.stderr or done.stdout)[-800:]}")
     options = [f"--datadir={data}", f"--port={daemon.port}", "--bind-address=127.0.0.1", "--skip-log-bin",
                f"--socket={daemon.workdir / 'mysqld.sock'}", f"--pid-file={daemon.workdir / 'mysqld.pid'}",
                "--innodb-buffer-pool-size=16M", *user]
