@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, TypeVar
 
 from ..suggest import did_you_mean, one_of
@@ -35,15 +36,10 @@ def kinds() -> Mapping[str, type[Probe]]:
     """All registered probe kinds, importing the probe modules on first call."""
     global _loaded
     if not _loaded:
-        for module in pkgutil.iter_modules(_package_path()):
+        for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
             importlib.import_module(f"{__package__}.{module.name}")
         _loaded = True
     return _KINDS
-
-
-def _package_path() -> list[str]:
-    package = importlib.import_module(__package__ or "pytest_activate_ports.probes")
-    return list(package.__path__)
 
 
 def build(kind: str, values: Mapping[str, object], tls: TlsConfig) -> Probe:

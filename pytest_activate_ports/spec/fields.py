@@ -36,6 +36,11 @@ def mapping(node: Node, what: str, allowed: Iterable[str], required: Iterable[st
     return node.value
 
 
+def key(value: str | int, child: Node) -> Node:
+    """A mapping key as a located value, so names and port keys are validated where they stand."""
+    return Node(value, child.path, child.key_line, child.key_col)
+
+
 def entries(node: Node, what: str) -> dict[str, Node]:
     """A mapping with free-form keys (hosts, features, roles)."""
     if not isinstance(node.value, dict):

@@ -35,7 +35,7 @@ def roles(node: Node | None) -> dict[str, str]:
     if node is None:
         return {}
     if isinstance(node.value, dict):
-        return {fields.name(Node(key, child.path, child.key_line, child.key_col), "role"): fields.text(child, f"description of role {key!r}")
+        return {fields.name(fields.key(key, child), "role"): fields.text(child, f"description of role {key!r}")
                 for key, child in node.value.items()}
     return {role: "" for role, _ in fields.names(node, "roles")}
 
@@ -44,7 +44,7 @@ def features(node: Node | None) -> dict[str, FeatureValue]:
     """``features:`` name -> scalar value."""
     out: dict[str, FeatureValue] = {}
     for key, child in (fields.entries(node, "features") if node else {}).items():
-        fields.name(Node(key, child.path, child.key_line, child.key_col), "feature name")
+        fields.name(fields.key(key, child), "feature name")
         if not isinstance(child.value, (bool, int, float, str)):
             raise child.error(f"feature {key!r} must be true/false, a number or a string")
         out[key] = child.value
@@ -55,15 +55,15 @@ def hosts(node: Node | None) -> dict[str, Host]:
     """``hosts:`` name -> {address, roles, port_map}."""
     out: dict[str, Host] = {}
     for key, child in (fields.entries(node, "hosts") if node else {}).items():
-        fields.name(Node(key, child.path, child.key_line, child.key_col), "host name")
+        fields.name(fields.key(key, child), "host name")
         body = fields.mapping(child, f"host {key!r}", HOST_KEYS, required=("address",))
         address = fields.text(body["address"], f"address of host {key!r}").strip()
         if address.startswith("[") and address.endswith("]"):
             address = address[1:-1]  # [::1] as in URLs
         port_map: dict[int, int] = {}
         for spec_port, dialled in (fields.entries(body["port_map"], "port_map") if "port_map" in body else {}).items():
-            key_node = Node(int(spec_port) if str(spec_port).isascii() and str(spec_port).isdigit() else spec_port, dialled.path, dialled.key_line, dialled.key_col)
-            port_map[port(key_node, "port_map key")] = port(dialled, "port_map value")
+            number = int(spec_port) if spec_port.isascii() and spec_port.isdigit() else spec_port
+            port_map[port(fields.key(number, dialled), "port_map key")] = port(dialled, "port_map value")
         host_roles = tuple(r for r, _ in fields.names(body["roles"], f"roles of host {key!r}")) if "roles" in body else ()
         out[key] = Host(key, address, host_roles, port_map)
     return out
