@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import TYPE_CHECKING, Iterator
 
@@ -36,6 +37,19 @@ def xdist_group(check: Check, workers: int) -> str:
     return f"activate-{zlib.crc32(f'{check.host.name}@{check.host.address}'.encode()) % workers}"
 
 
+@functools.cache
+def shared_mark(name: str, *args: str, **kwargs: str) -> pytest.MarkDecorator:
+    """``pytest.mark.<name>(*args, **kwargs)``, built once and shared by every item that carries it.
+
+    Marks are immutable, and a fresh decorator per item is several objects
+    each; with tens of thousands of items the copies add up to megabytes.
+    The names and arguments come from the spec (expectations, probe kinds,
+    ``when`` reasons, xdist groups), so the cache stays small.
+    """
+    decorator: pytest.MarkDecorator = getattr(pytest.mark, name)
+    return decorator(*args, **kwargs) if args or kwargs else decorator
+
+
 class CheckFailed(AssertionError):
     """A port check did not hold; its message is the whole failure report."""
 
@@ -57,9 +71,9 @@ class SpecFile(pytest.File):
         for check in self.run.plans[self.path].checks:
             item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
             if check.skip_reason:
-                item.add_marker(pytest.mark.skip(reason=check.skip_reason))
+                item.add_marker(shared_mark("skip", reason=check.skip_reason))
             if workers:
-                item.add_marker(pytest.mark.xdist_group(xdist_group(check, workers)))
+                item.add_marker(shared_mark("xdist_group", xdist_group(check, workers)))
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
@@ -80,8 +94,8 @@ class PortCheckItem(pytest.Item):
         self.outcome: CheckOutcome | None = None
         self.verdict: Verdict | None = None
         rule = check.rule
-        self.add_marker(f"activate_{rule.expect.value}")
-        self.add_marker(f"activate_{rule.probe.kind.replace('-', '_')}")
+        self.add_marker(shared_mark(f"activate_{rule.expect.value}"))
+        self.add_marker(shared_mark(f"activate_{rule.probe.kind.replace('-', '_')}"))
 
     def setup(self) -> None:
         engine = type(self).engine
