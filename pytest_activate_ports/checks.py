@@ -13,7 +13,7 @@ from typing import Mapping
 from .spec.model import FeatureValue, Host, PortRange, Rule, Spec
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Check:
     """One test item's worth of work: a rule applied to a host on one port (or a range)."""
 
@@ -77,10 +77,12 @@ def plan(spec: Spec, role: str | None) -> Plan:
             empty.append(rule.id)
             continue
         skip = _not_applicable(rule, spec.features)
+        # Every host of a rule probes the same ports: one tuple and label per port, not per check.
+        if rule.port_range is not None:
+            ports = [(sample_ports(rule.port_range), str(rule.port_range))]
+        else:
+            ports = [((port,), str(port)) for port in rule.ports]
         for host_name in rule.targets:
             host = spec.hosts[host_name]
-            if rule.port_range is not None:
-                checks.append(Check(rule, host, sample_ports(rule.port_range), str(rule.port_range), skip))
-            else:
-                checks.extend(Check(rule, host, (port,), str(port), skip) for port in rule.ports)
+            checks.extend(Check(rule, host, sampled, label, skip) for sampled, label in ports)
     return Plan(tuple(checks), other, tuple(empty))

@@ -24,7 +24,7 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """The outcome of one check and the sentence that explains it."""
 
