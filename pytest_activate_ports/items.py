@@ -85,6 +85,9 @@ class SpecFile(pytest.File):
 class PortCheckItem(pytest.Item):
     """One port of one host under one rule; reads its result from the engine."""
 
+    # pytest's Node keeps a __dict__; slots keep our per-item state out of it (less memory per item).
+    __slots__ = ("check", "secrets", "outcome", "verdict")
+
     engine: Engine | None = None  # set for the session by the plugin before the run loop
 
     def __init__(self, *, check: Check, secrets: frozenset[str] = frozenset(), **kwargs: object) -> None:
@@ -110,7 +113,12 @@ class PortCheckItem(pytest.Item):
             raise CheckError(self.verdict.message)
 
     def _redacted(self, verdict: Verdict) -> Verdict:
-        """The verdict with secret values blanked out (never bound unredacted, so --showlocals cannot leak it)."""
+        """The verdict with secret values blanked out (never bound unredacted, so --showlocals cannot leak it).
+
+        Without secrets the judged verdict is kept as is rather than copied per item.
+        """
+        if not self.secrets:
+            return verdict
         return Verdict(verdict.outcome, redact(verdict.message, self.secrets),
                        tuple(redact(list(verdict.warnings), self.secrets)))
 
