@@ -84,7 +84,7 @@ def result_json(result: ProbeResult, dialled: int) -> JSON:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """One item's check with what the engine saw and what the verdict said."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import socket
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -28,7 +29,12 @@ _DONE = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 def utc_now() -> str:
     """An ISO 8601 UTC timestamp with a ``Z``, as auditors and jq both read it."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(time.time())
+
+
+def utc_iso(timestamp: float) -> str:
+    """:func:`utc_now` for a moment taken earlier with :func:`time.time`."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _version(distribution: str) -> str:
@@ -39,19 +45,26 @@ def _version(distribution: str) -> str:
 
 
 class Entry:
-    """One item's evidence while it runs: the observation plus pytest's outcome so far."""
+    """One item's evidence while it runs: the observation plus pytest's outcome so far.
+
+    One lives per item until the session ends, hence the slots and a finishing
+    time kept as a number until the record is written.
+    """
+
+    __slots__ = ("observation", "spec", "outcome", "message", "finished", "done")
 
     def __init__(self, observation: Observation, spec: str) -> None:
         self.observation = observation
         self.spec = spec
         self.outcome = "passed"
         self.message = ""
-        self.finished = ""
+        self.finished: float | None = None  # time.time() of the teardown report
         self.done = False
 
     def update(self, item: PortCheckItem, report: pytest.TestReport) -> None:
         """Fold in one phase's report the way pytest's terminal counts it."""
-        self.observation = Observation.of(item)
+        if item.outcome is not self.observation.outcome or item.verdict is not self.observation.verdict:
+            self.observation = Observation.of(item)  # only setup sets them: one observation per item, not per phase
         verdict = item.verdict
         if report.skipped:
             self.outcome = "skipped"
@@ -62,11 +75,12 @@ class Entry:
         elif report.when == "call":
             self.message = verdict.message if verdict else ""
         if report.when == "teardown":
-            self.finished = utc_now()
+            self.finished = time.time()
             self.done = True
 
     def to_json(self) -> JSON:
-        return self.observation.to_json(self.spec, self.outcome, self.message, self.finished or utc_now())
+        finished = utc_now() if self.finished is None else utc_iso(self.finished)
+        return self.observation.to_json(self.spec, self.outcome, self.message, finished)
 
 
 def _last_line(report: pytest.TestReport) -> str:
