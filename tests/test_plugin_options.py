@@ -81,6 +81,16 @@ def test_plugin_markers_select_by_expectation_and_probe(pytester: pytest.Pyteste
     assert listener.accepted == 1
 
 
+def test_plugin_items_share_one_mark_object_per_name(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
+    """Marks are immutable, so a big spec must not pay for a copy of each on every item."""
+    spec = write_spec(two_roles(listener.port))
+    items, _ = pytester.inline_genitems("--activate-spec", str(spec), "--activate-role", "internet")
+    first, second = items
+    assert [mark.name for mark in first.iter_markers()] == ["activate_optional", "activate_tcp"]
+    assert all(a is b for a, b in zip(first.own_markers, second.own_markers, strict=True))
+    assert first.keywords["activate_tcp"] is second.keywords["activate_tcp"]
+
+
 def test_plugin_ini_settings_apply_and_command_line_wins(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
     spec = write_spec(two_roles(listener.port))
     pytester.makeini(f"""

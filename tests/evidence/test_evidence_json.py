@@ -31,6 +31,8 @@ def test_evidence_file_validates_and_records_every_item(pytester: pytest.Pyteste
     assert spec["sha256"] == hashlib.sha256(vantage_spec.read_bytes()).hexdigest()
     assert document["tool"]["name"] == "pytest-activate-ports" and document["pytest"] == pytest.__version__
     assert document["runner"]["hostname"] and document["started"] <= document["finished"]
+    assert all(document["started"] <= r["finished"] <= document["finished"] and r["finished"].endswith("Z")
+               for r in document["records"])
     assert document["options"]["timeout"] == 1.0 and "--activate-role" in document["options"]["args"]
     assert document["summary"] == {"passed": 2, "failed": 2, "skipped": 1, "error": 0,
                                    "required_ok": 1, "optional_ok": 0, "forbidden_ok": 1}
