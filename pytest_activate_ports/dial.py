@@ -7,187 +7,163 @@ connection), refused, filtered, unreachable, or unresolvable.
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import ipaddress
 import os
 import socket
-import sys
 import time
-from typing import Any, Awaitable, Coroutine, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Callable
 
 from .checks import Check
-from .probes.base import MAX_READ, Connection, PortState, ProbeResult, ProtocolResult, Target
+from .probes.base import PortState, Probe, ProbeResult, ProtocolResult, Target
+from .reactor import Reactor, Timer
+
+if TYPE_CHECKING:
+    from .speaker import Listener, Spoken
 
 UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES, errno.EPERM}
 RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS}
-T = TypeVar("T")
-Address = tuple[int, str]  # (family, literal address)
-
-if sys.version_info >= (3, 11):
-    async def within(seconds: float, awaitable: Awaitable[T]) -> T:
-        """``await awaitable`` or raise TimeoutError; ``asyncio.timeout`` spares wait_for's extra task per call."""
-        async with asyncio.timeout(seconds):
-            return await awaitable
-else:  # pragma: no cover - exercised on Python 3.10 only
-    async def within(seconds: float, awaitable: Awaitable[T]) -> T:
-        """``await awaitable`` or raise TimeoutError."""
-        return await asyncio.wait_for(awaitable, seconds)
+MAX_BACKOFF = 0.5  # seconds between socket() retries while descriptors are exhausted
+Report = Callable[[ProbeResult], None]
+Speak = Callable[[Probe, Target, socket.socket, "Listener"], None]  # hand a connected socket to a talking probe
+Step = Callable[[], "ProbeResult | None"]
 
 
-class Resolver:
-    """Host names to addresses, looked up once per session and concurrently; IP literals skip DNS."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._names: dict[str, asyncio.Future[list[Address]]] = {}
-
-    async def resolve(self, name: str) -> list[Address]:
-        """Every (family, address) of ``name``; raises OSError or TimeoutError when it does not resolve."""
-        try:
-            ip = ipaddress.ip_address(name)
-        except ValueError:
-            pass
-        else:
-            return [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))]
-        if name not in self._names:
-            self._names[name] = asyncio.ensure_future(self._lookup(name))
-        return await asyncio.shield(self._names[name])
-
-    async def _lookup(self, name: str) -> list[Address]:
-        infos = await within(self.timeout, asyncio.get_running_loop().getaddrinfo(name, None, type=socket.SOCK_STREAM))
-        unique: dict[Address, None] = {}
-        for family, _, _, _, sockaddr in infos:
-            unique.setdefault((int(family), str(sockaddr[0])), None)
-        return list(unique)
-
-
-def unresolvable(name: str, port: int, exc: BaseException, started: float) -> ProbeResult:
+def unresolvable(name: str, port: int, exc: OSError | TimeoutError, started: float) -> ProbeResult:
     """The result for a name that did not resolve: nothing was dialled."""
-    reason = "no answer from the resolver" if isinstance(exc, asyncio.TimeoutError) else exc.args[-1]
-    return ProbeResult(port, PortState.UNRESOLVABLE, f"{name} does not resolve: {reason}",
+    return ProbeResult(port, PortState.UNRESOLVABLE, f"{name} does not resolve: {exc.args[-1] if exc.args else exc!r}",
                        time.monotonic() - started, getattr(exc, "errno", None))
 
 
-async def _open_socket(family: int) -> socket.socket:
-    """A non-blocking socket; waits out descriptor exhaustion instead of failing the check."""
-    delay = 0.01
-    while True:
+class Dial:
+    """Connect to ``address`` for one port of ``check`` and, if open, have its probe speak; report one result.
+
+    Runs on the reactor's thread. Never raises for anything the network
+    does; a bug or local resource exhaustion becomes an ``error`` result for
+    this check only. Descriptor exhaustion is waited out, not reported: it
+    says nothing about the port.
+    """
+
+    __slots__ = ("reactor", "speak", "check", "spec_port", "family", "address", "timeout", "report",
+                 "sock", "timer", "started", "source", "backoff")
+
+    def __init__(self, reactor: Reactor, speak: Speak, check: Check, spec_port: int, family: int, address: str,
+                 timeout: float, report: Report) -> None:
+        self.reactor = reactor
+        self.speak = speak
+        self.check = check
+        self.spec_port = spec_port
+        self.family = family
+        self.address = address
+        self.timeout = timeout
+        self.report = report
+        self.sock: socket.socket | None = None  # None once closed or handed to the speaker
+        self.timer: Timer | None = None
+        self.started = time.monotonic()
+        self.source: str | None = None
+        self.backoff = 0.01
+
+    def start(self) -> None:
+        """Send the SYN (or wait for a descriptor and then send it)."""
+        self._step(self._connect)
+
+    def _step(self, step: Step) -> None:
         try:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            result = step()
+        except Exception as exc:  # noqa: BLE001 - the engine must never raise into pytest
+            result = self._close(PortState.ERROR, f"probe crashed: {type(exc).__name__}: {exc}")
+        if result is not None:
+            self.report(result)
+
+    def _connect(self) -> ProbeResult | None:
+        try:
+            sock = socket.socket(self.family, socket.SOCK_STREAM)
         except OSError as exc:
             if exc.errno not in RESOURCE_ERRNOS:
                 raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
-            continue
+            self.reactor.call_later(self.backoff, self.start)
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+            return None
+        self.sock = sock
         sock.setblocking(False)
-        return sock
+        self.started = time.monotonic()
+        dialled = self.check.host.dial_port(self.spec_port)
+        error = sock.connect_ex((self.address, dialled, 0, 0) if self.family == socket.AF_INET6 else (self.address, dialled))
+        if error != errno.EINPROGRESS:
+            return self._classify(error)
+        self.reactor.on_writable(sock, self._answered)
+        self.timer = self.reactor.call_later(self.timeout, self._expired)
+        return None
 
+    def _answered(self) -> None:
+        self._step(self._settle)
 
-async def dial(check: Check, spec_port: int, family: int, address: str, timeout: float) -> ProbeResult:
-    """Connect to ``address`` for ``check``'s ``spec_port`` and, if open, run the check's probe on it.
+    def _expired(self) -> None:
+        self.timer = None
+        self._step(self._settle)
 
-    Never raises for anything the network does; only a bug (or local resource
-    exhaustion) escapes, which the engine records as an ``error`` result.
-    """
-    dialled = check.host.dial_port(spec_port)
-    sockaddr: tuple[object, ...] = (address, dialled, 0, 0) if family == socket.AF_INET6 else (address, dialled)
-    sock = await _open_socket(family)
-    started = time.monotonic()
+    def _settle(self) -> ProbeResult | None:
+        """Read the connect's outcome from the kernel, whichever came first: writable or the deadline.
 
-    def closed(state: PortState, detail: str, err: int | None = None) -> ProbeResult:
-        return ProbeResult(spec_port, state, detail, time.monotonic() - started, err, address, _sockname(sock))
+        The kernel is asked even when the deadline fired: a starved thread (a
+        busy CPU, the GIL held by pytest) can reach its timer after a
+        handshake completed long ago, and such a port is not filtered.
+        """
+        assert self.sock is not None
+        if self.timer is not None:
+            self.reactor.cancel(self.timer)
+            self.timer = None
+        self.reactor.forget(self.sock)
+        return self._classify(_settled(self.sock))
 
-    handed_over = False
-    try:
-        failure = await _connect(sock, sockaddr, timeout)
-        if failure is None:
-            return closed(PortState.FILTERED, f"no answer within {timeout:g}s")
-        if failure in RESOURCE_ERRNOS:
-            raise OSError(failure, os.strerror(failure))  # local exhaustion says nothing about the port: a probe error
-        if failure:
-            return closed(*_refusal(failure), failure)
-        source = _sockname(sock)
-        probe = check.rule.probe
+    def _classify(self, error: int | None) -> ProbeResult | None:
+        if error is None:
+            return self._close(PortState.FILTERED, f"no answer within {self.timeout:g}s")
+        if error in RESOURCE_ERRNOS:
+            raise OSError(error, os.strerror(error))  # local exhaustion says nothing about the port: a probe error
+        if error:
+            state, detail = _refusal(error)
+            return self._close(state, detail, error)
+        return self._opened()
+
+    def _opened(self) -> ProbeResult | None:
+        assert self.sock is not None
+        self.source = _sockname(self.sock)
+        probe = self.check.rule.probe
         if not probe.talks:
-            return ProbeResult(spec_port, PortState.OPEN, "accepted the TCP handshake", time.monotonic() - started,
-                               address=address, source=source, protocol=_HANDSHAKE_ONLY)
-        reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_READ)
-        handed_over = True
-        conn = Connection(Target(check.host.name, check.host.address, address, dialled, spec_port, timeout), reader, writer)
-        try:
-            protocol = await within(timeout, _speak(probe.check(conn)))
-        except asyncio.TimeoutError:
-            protocol = ProtocolResult(False, f"{probe.kind}: no complete answer within {timeout:g}s")
-        finally:
-            conn.close()
-        return ProbeResult(spec_port, PortState.OPEN, protocol.detail, time.monotonic() - started,
-                           address=address, source=source, protocol=protocol)
-    finally:
-        if not handed_over:
+            return self._close(PortState.OPEN, "accepted the TCP handshake", protocol=_HANDSHAKE_ONLY)
+        host = self.check.host
+        target = Target(host.name, host.address, self.address, host.dial_port(self.spec_port), self.spec_port, self.timeout)
+        sock, self.sock = self.sock, None
+        self.speak(probe, target, sock, self._heard)
+        return None
+
+    def _heard(self, spoken: Spoken) -> None:
+        """The speaker's answer (on the speaker's thread): finish on the reactor's."""
+        self.reactor.call_soon_threadsafe(partial(self._step, partial(self._spoken, spoken)))
+
+    def _spoken(self, spoken: Spoken) -> ProbeResult:
+        if isinstance(spoken, BaseException):
+            return self._close(PortState.ERROR, f"probe crashed: {type(spoken).__name__}: {spoken}")
+        return self._close(PortState.OPEN, spoken.detail, protocol=spoken)
+
+    def _close(self, state: PortState, detail: str, error: int | None = None,
+               protocol: ProtocolResult | None = None) -> ProbeResult:
+        """The result, with the socket (if still ours) closed and no longer watched."""
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            if self.source is None and state is not PortState.ERROR:
+                self.source = _sockname(sock)
+            if self.timer is not None:
+                self.reactor.forget(sock)
+                self.reactor.cancel(self.timer)
+                self.timer = None
             sock.close()
+        return ProbeResult(self.spec_port, state, detail, time.monotonic() - self.started, error, self.address,
+                           self.source, protocol)
 
 
 _HANDSHAKE_ONLY = ProtocolResult(True, "TCP handshake completed")
-
-
-async def _speak(check: Coroutine[Any, Any, ProtocolResult]) -> ProtocolResult:
-    """Run a probe's check; network failures it did not handle still mean "protocol not spoken".
-
-    The check runs as its own task so that a CancelledError it raises itself
-    (a bug) is told apart from our cancellation (timeout, Ctrl-C): the first is
-    an error for this check only, the second must propagate.
-    """
-    task = asyncio.ensure_future(check)
-    try:
-        await asyncio.wait({task})
-    except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        raise
-    if task.cancelled():
-        raise RuntimeError("the probe raised CancelledError on its own")
-    failure = task.exception()
-    if failure is None:
-        return task.result()
-    if isinstance(failure, (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
-        return ProtocolResult(False, f"connection failed during the protocol check: {type(failure).__name__}: {failure}")
-    raise failure
-
-
-async def _connect(sock: socket.socket, sockaddr: tuple[object, ...], timeout: float) -> int | None:
-    """Connect ``sock``: 0 when connected, the errno when it failed, None when nothing answered in time.
-
-    The outcome is read from the kernel even when the timer fired first: a
-    starved event loop (a busy CPU, the GIL held by pytest's thread) can run
-    its timer before it processes a handshake the kernel completed long ago,
-    and such a port must not be reported filtered. asyncio's sock_connect
-    cannot be asked afterwards (it consumes the socket error), hence this.
-    """
-    try:
-        sock.connect(sockaddr)
-        return 0
-    except BlockingIOError:
-        pass  # EINPROGRESS: the SYN is out
-    except OSError as exc:
-        return exc.errno or errno.EIO
-    loop = asyncio.get_running_loop()
-    writable = loop.create_future()
-    fd = sock.fileno()
-    loop.add_writer(fd, _wake, writable)
-    try:
-        await within(timeout, writable)
-    except asyncio.TimeoutError:
-        pass
-    finally:
-        loop.remove_writer(fd)
-    return _settled(sock)
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 def _refusal(error: int) -> tuple[PortState, str]:

@@ -1,28 +1,34 @@
-"""The probe engine: every check of the session, concurrently, on one private asyncio loop.
+"""The probe engine: every check of the session, concurrently, from one background thread.
 
-The loop runs in its own thread so that (a) items can start reporting while
-slow probes are still in flight, and (b) it never touches the event loop that
-pytest-asyncio gives a user's own tests. Work is done by a bounded pool of
-workers per host (the per-host limit) drawing from that host's queue, under a
-global limit sized to the file-descriptor limit: memory stays proportional to
-what is in flight, not to the number of checks, and a production load
-balancer is not hammered. Nothing raises out of the engine: a broken probe
-becomes an ``error`` result for its check only.
+The engine's thread runs a reactor (see :mod:`.reactor`) so that (a) items
+can start reporting while slow probes are still in flight, and (b) it never
+touches the event loop that pytest-asyncio gives a user's own tests. Ports are
+dialled host by host, at most ``per_host`` at a time per host (a production
+load balancer is not hammered) and at most ``concurrency`` in all, sized to
+the file-descriptor limit: memory stays proportional to what is in flight,
+not to the number of checks. Nothing raises out of the engine: a broken
+probe becomes an ``error`` result for its check only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import resource
+import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Deque, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Deque, Sequence
 
 from .checks import Check
-from .dial import Resolver, dial, unresolvable
-from .probes.base import PortState, ProbeResult
+from .dial import Dial, unresolvable
+from .probes.base import Probe, ProbeResult, Target
+from .reactor import Reactor
+from .resolve import Address, Answer, Resolver
+
+if TYPE_CHECKING:
+    from .speaker import Listener, Speaker
 
 FD_RESERVE = 64  # descriptors left for pytest, the JUnit writer, DNS and TLS files
 
@@ -45,8 +51,21 @@ class ProbingStopped(Exception):
     """The engine stopped (Ctrl-C, SIGTERM, or a crash) before this check was probed."""
 
 
-Job = tuple[Check, int]
 HostKey = tuple[str, str]  # (host name, address): the unit of per-host limits and liveness
+
+
+class _Job:
+    """One port of one check, tried on every address of its host in turn."""
+
+    __slots__ = ("check", "port", "host", "started", "addresses", "results")
+
+    def __init__(self, check: Check, port: int, host: HostKey) -> None:
+        self.check = check
+        self.port = port
+        self.host = host
+        self.started = time.monotonic()
+        self.addresses: Deque[Address] = collections.deque()
+        self.results: list[ProbeResult] = []
 
 
 def host_key(check: Check) -> HostKey:
@@ -72,28 +91,44 @@ class Engine:
         self.per_host = per_host
         self._on_demand = on_demand
         self._submitted: set[int] = set()
-        # One lock for all results: the loop thread writes, the pytest thread waits.
+        # One lock for all results: the engine's thread writes, the pytest thread waits.
         self._cond = threading.Condition()
         self._done: dict[int, tuple[ProbeResult, ...]] = {}
         self._alive: dict[HostKey, bool] = {}
         self._stopped = False
         self._awaited: int | HostKey | None = None  # the check id or host the pytest thread is blocked on
+        # The rest belongs to the engine's thread.
         self._partial: dict[int, list[ProbeResult]] = {}
         self._remaining: dict[int, int] = {}
         self._unfinished: collections.Counter[HostKey] = collections.Counter()
-        self._queues: dict[HostKey, Deque[Job]] = {}
-        self._workers: collections.Counter[HostKey] = collections.Counter()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queues: dict[HostKey, Deque[tuple[Check, int]]] = {}
+        self._busy: collections.Counter[HostKey] = collections.Counter()  # ports in flight per host
+        self._in_flight = 0
+        self._ready_hosts: dict[HostKey, None] = {}  # hosts with queued ports and room, in the order they became so
+        self._reactor = Reactor()
+        self._resolver = Resolver(self._reactor, timeout)
+        self._speaker: Speaker | None = None  # started when the first probe talks
         self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task[None] | None = None
-        self._ready = threading.Event()
 
     def start(self) -> None:
         """Start probing in the background; returns at once."""
+        if self._on_demand is None:
+            self.submit(self.checks)
         self._thread = threading.Thread(target=self._run, name="activate-probes", daemon=True)
         self._thread.start()
-        self._ready.wait()
+
+    def _run(self) -> None:
+        try:
+            self._reactor.run()
+        finally:
+            # Stopped or crashed: waiting items must wake up, never hang.
+            if self._speaker is not None:
+                self._speaker.close()
+            self._resolver.close()
+            self._reactor.close()
+            with self._cond:
+                self._stopped = True
+                self._cond.notify_all()
 
     def finished(self, check: Check) -> bool:
         """True once every probe of ``check`` has ended."""
@@ -125,49 +160,19 @@ class Engine:
         """Queue more checks for probing (from any thread); checks already queued are ignored."""
         fresh = [check for check in checks if id(check) not in self._submitted]
         self._submitted.update(id(check) for check in fresh)
-        if fresh and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._enqueue, fresh)
+        if fresh:
+            self._reactor.call_soon_threadsafe(partial(self._enqueue, fresh))
 
     def close(self) -> None:
-        """Cancel whatever is still in flight and wait for the loop thread to end."""
-        if self._loop is not None and self._main is not None and not self._loop.is_closed():
-            try:
-                self._loop.call_soon_threadsafe(self._main.cancel)
-            except RuntimeError:
-                pass  # the loop finished between the check and the call
-        if self._thread is not None:
-            self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._probe_all())
-        except asyncio.CancelledError:
-            pass  # close() cancelled the run: the normal way to stop early
-        finally:
-            # Interrupted or crashed: waiting items must wake up, never hang.
-            self._ready.set()
-            with self._cond:
-                self._stopped = True
-                self._cond.notify_all()
-
-    async def _probe_all(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._main = asyncio.current_task()
-        self._global = asyncio.Semaphore(self.concurrency)
-        self._resolver = Resolver(self.timeout)
-        if self._on_demand is None:
-            self._submitted.update(id(check) for check in self.checks)
-            self._enqueue(self.checks)
-        self._ready.set()
-        try:
-            await asyncio.Event().wait()  # probe until close(): more work may be submitted
-        finally:
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Stop whatever is still in flight (sockets closed, probes cancelled) and wait for the thread to end."""
+        if self._thread is None:
+            self._reactor.close()  # never started: only the reactor's own descriptors to release
+            return
+        self._reactor.stop()
+        self._thread.join()
 
     def _enqueue(self, checks: Sequence[Check]) -> None:
-        """Add jobs to their hosts' queues and top up each host's workers to the per-host limit.
+        """Add checks' ports to their hosts' queues, then start as many as the limits allow.
 
         Hosts are served in order of their first check, so probing runs roughly
         in the order items report.
@@ -178,44 +183,63 @@ class Engine:
             self._partial[id(check)] = []
             self._remaining[id(check)] = len(check.ports)
             self._unfinished[key] += 1
-        for key in dict.fromkeys(host_key(check) for check in checks):
+            if self._busy[key] < self.per_host:
+                self._ready_hosts.setdefault(key)
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._in_flight < self.concurrency and self._ready_hosts:
+            key = next(iter(self._ready_hosts))
             queue = self._queues[key]
-            while self._workers[key] < min(self.per_host, len(queue)):
-                self._workers[key] += 1
-                task = asyncio.ensure_future(self._work(key, queue))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            check, port = queue.popleft()
+            self._busy[key] += 1
+            self._in_flight += 1
+            if not queue or self._busy[key] >= self.per_host:
+                del self._ready_hosts[key]
+            job = _Job(check, port, key)
+            self._resolver.resolve(check.host.address, partial(self._resolved, job))
 
-    async def _work(self, key: HostKey, queue: Deque[Job]) -> None:
-        """One of a host's ``per_host`` workers: take that host's next port, probe it, repeat."""
-        try:
-            while queue:
-                check, port = queue.popleft()
-                async with self._global:
-                    results = await self._probe_port(check, port)
-                self._record(check, results)
-        finally:
-            self._workers[key] -= 1
-
-    async def _probe_port(self, check: Check, spec_port: int) -> list[ProbeResult]:
-        """Probe one port on every address the host's name resolves to.
+    def _resolved(self, job: _Job, answer: Answer) -> None:
+        """Probe the port on every address the host's name resolves to.
 
         A client may land on any of them (DNS round robin, A and AAAA), so each
         must satisfy the rule: one result per address.
         """
-        started = time.monotonic()
-        try:
-            addresses = await self._resolver.resolve(check.host.address)
-        except (OSError, asyncio.TimeoutError) as exc:
-            return [unresolvable(check.host.address, spec_port, exc, started)]
-        results = []
-        for family, address in addresses:
-            try:
-                results.append(await dial(check, spec_port, family, address, self.timeout))
-            except Exception as exc:  # noqa: BLE001 - the engine must never raise into pytest
-                results.append(ProbeResult(spec_port, PortState.ERROR, f"probe crashed: {type(exc).__name__}: {exc}",
-                                           time.monotonic() - started, address=address))
-        return results
+        if isinstance(answer, BaseException):
+            self._job_done(job, [unresolvable(job.check.host.address, job.port, answer, job.started)])
+            return
+        job.addresses.extend(answer)
+        self._next_address(job)
+
+    def _next_address(self, job: _Job) -> None:
+        if not job.addresses:
+            self._job_done(job, job.results)
+            return
+        family, address = job.addresses.popleft()
+        Dial(self._reactor, self._speak, job.check, job.port, family, address, self.timeout,
+             partial(self._dialled, job)).start()
+
+    def _speak(self, probe: Probe, target: Target, sock: socket.socket, listener: Listener) -> None:
+        if self._speaker is None:
+            # Imported on first use: asyncio and ssl cost megabytes and milliseconds
+            # that a session of forbidden ports and plain tcp checks never needs.
+            from .speaker import Speaker
+
+            self._speaker = Speaker()
+        self._speaker.speak(probe, target, sock, listener)
+
+    def _dialled(self, job: _Job, result: ProbeResult) -> None:
+        job.results.append(result)
+        self._next_address(job)
+
+    def _job_done(self, job: _Job, results: list[ProbeResult]) -> None:
+        key = job.host
+        self._busy[key] -= 1
+        self._in_flight -= 1
+        if self._queues[key] and self._busy[key] < self.per_host:
+            self._ready_hosts.setdefault(key)
+        self._record(job.check, results)
+        self._fill()
 
     def _record(self, check: Check, results: list[ProbeResult]) -> None:
         key = id(check)
@@ -224,6 +248,7 @@ class Engine:
         if self._remaining[key]:
             return
         final = tuple(sorted(self._partial.pop(key), key=lambda r: r.port))
+        del self._remaining[key]
         host = host_key(check)
         self._unfinished[host] -= 1
         with self._cond:

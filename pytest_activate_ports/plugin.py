@@ -32,8 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for expect in Expect:
         config.addinivalue_line("markers", f"activate_{expect.value}: port checks that expect the port {expect.value}")
-    for kind, probe in registry.kinds().items():
-        config.addinivalue_line("markers", f"activate_{kind.replace('-', '_')}: port checks using the {kind} probe ({probe.summary})")
+    for kind in registry.kinds():
+        config.addinivalue_line("markers", f"activate_{kind.replace('-', '_')}: port checks using the {kind} probe")
     config.addinivalue_line("markers", "activate_hosts(role=None): parametrize the activate_host fixture over the spec's hosts (of a role)")
     settings = options.read(config)
     run = ActivateRun(settings)

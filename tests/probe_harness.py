@@ -14,13 +14,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_activate_ports.probes.base import (
-    MAX_READ,
-    Connection,
-    Probe,
-    ProtocolResult,
-    Target,
-)
+from pytest_activate_ports.probes.base import MAX_READ, Probe, ProtocolResult, Target
+from pytest_activate_ports.probes.connection import Connection
 from pytest_activate_ports.probes.registry import build
 from pytest_activate_ports.spec.model import TlsConfig
 

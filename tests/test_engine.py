@@ -6,6 +6,7 @@ dropping port, read from /proc/net/tcp), never inferred from timings.
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -181,3 +182,34 @@ def test_engine_holds_500_protocol_probes_at_once(tmp_path: Path) -> None:
         finally:
             engine.close()
     assert peak == 500
+
+
+IMPORTS_AT_EXIT = textwrap.dedent("""
+    import json, sys
+
+    def pytest_unconfigure(config):
+        with open("imports.json", "w") as out:
+            json.dump(sorted(m for m in ("asyncio", "ssl") if m in sys.modules), out)
+""")
+
+
+@pytest.mark.parametrize(("rules", "loaded", "summary"), [
+    ("  - {{id: up, from: internet, to: lb, port: {open}, expect: required}}\n"
+     "  - {{id: shut, from: internet, to: lb, port: {refused}, expect: forbidden}}\n", [], "2 passed"),
+    # the listener hangs up at once, so the http probe fails: it spoke all the same
+    ("  - {{id: web, from: internet, to: lb, port: {open}, expect: required, probe: http}}\n", ["asyncio", "ssl"], "1 failed"),
+], ids=["dial-only", "talking-probe"])
+def test_plugin_loads_asyncio_only_when_a_probe_talks(tmp_path: Path, listener: Listener, refused_port: int,
+                                                       rules: str, loaded: list[str], summary: str) -> None:
+    """A session of tcp and forbidden checks costs no asyncio/ssl import (megabytes of memory); a talking probe does."""
+    (tmp_path / "recorder.py").write_text(IMPORTS_AT_EXIT)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nhosts: {lb: {address: 127.0.0.1, roles: [lb]}}\nrules:\n"
+                    + rules.format(open=listener.port, refused=refused_port))
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "pytest_activate_ports.plugin", "-p", "recorder",
+         "--activate-spec", str(spec), "--activate-timeout", "5", "--junitxml", "out.xml"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env)
+    assert summary in done.stdout, done.stdout[-2000:]
+    assert json.loads((tmp_path / "imports.json").read_text()) == loaded

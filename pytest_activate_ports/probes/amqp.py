@@ -15,7 +15,8 @@ import struct
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .wire import WireError, ask, seen
 
@@ -148,7 +149,6 @@ class AmqpProbe(Probe):
     """Passes when the broker answers the 0-9-1 header with Connection.Start; reports product and version."""
 
     kind = "amqp"
-    summary = "answers the AMQP 0-9-1 protocol header with Connection.Start"
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:

@@ -10,14 +10,13 @@ turned into an ``error`` state by the engine.
 from __future__ import annotations
 
 import abc
-import asyncio
 import enum
-import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Mapping
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
+    from .connection import Connection
     from .options import ProbeOptions
 
 
@@ -89,54 +88,6 @@ class Target:
     timeout: float
 
 
-class Connection:
-    """An open TCP connection handed to a protocol probe.
-
-    Probes that need more than one connection (mTLS tries three client
-    identities) call :meth:`open` for fresh ones to the same address; the
-    engine closes every connection opened through this object.
-    """
-
-    def __init__(
-        self, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self.target = target
-        self.reader = reader
-        self.writer = writer
-        self._extra: list[asyncio.StreamWriter] = []
-
-    async def open(
-        self, ssl_context: ssl.SSLContext | None = None
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        """Open another connection to the same address and port (optionally TLS)."""
-        reader, writer = await asyncio.open_connection(
-            self.target.address,
-            self.target.port,
-            ssl=ssl_context,
-            server_hostname=self.target.name if ssl_context else None,
-            limit=MAX_READ,
-        )
-        self._extra.append(writer)
-        return reader, writer
-
-    async def start_tls(self, ssl_context: ssl.SSLContext) -> None:
-        """Upgrade the handed connection in place (STARTTLS, or TLS on connect)."""
-        await self.writer.start_tls(ssl_context, server_hostname=self.target.name)
-
-    def close(self) -> None:
-        """Close every connection this object handed out, without waiting.
-
-        TLS connections are aborted: a graceful close waits for the peer's
-        close_notify, which a hostile or slow server may never send, and the
-        engine's loop may end first and leave the socket behind.
-        """
-        for writer in (self.writer, *self._extra):
-            if writer.get_extra_info("ssl_object") is not None:
-                writer.transport.abort()
-            else:
-                writer.close()
-
-
 MAX_READ = 64 * 1024
 """Upper bound for any single read a probe makes: a hostile server cannot make us buffer more."""
 
@@ -145,7 +96,6 @@ class Probe(abc.ABC):
     """A protocol check; subclasses register themselves under ``kind``."""
 
     kind: ClassVar[str]
-    summary: ClassVar[str]  # one line: what passing proves (marker help, README)
     talks: ClassVar[bool] = True
     """False for probes the TCP handshake alone satisfies: the engine then skips building streams."""
 

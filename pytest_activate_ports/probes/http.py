@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
 from .registry import register
@@ -34,7 +35,6 @@ class HttpProbe(Probe):
     """Sends ``GET path`` and passes on an HTTP response (of an expected status, if given)."""
 
     kind = "http"
-    summary = "answers an HTTP/1.x request (optionally with an expected status)"
 
     def __init__(self, path: str = "/", statuses: AbstractSet[int] = frozenset()) -> None:
         self.path = path

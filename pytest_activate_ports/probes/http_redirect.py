@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from .base import Connection, Probe, ProtocolResult, SubCheck
+from .base import Probe, ProtocolResult, SubCheck
+from .connection import Connection
 from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .registry import register
@@ -67,7 +68,6 @@ class HttpRedirectProbe(Probe):
     """
 
     kind = "http-redirect"
-    summary = "GET / and a second path redirect (301/302/307/308) to https:// on the same host"
 
     def __init__(self, path: str = SECOND_PATH, https_host: str | None = None, https_port: int = 443) -> None:
         self.paths = ("/", path)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .http import request_path
 from .http1 import HttpError, build_request, describe, exchange, host_header
 from .registry import register
@@ -28,7 +29,6 @@ class HttpsProbe(Probe):
     """Passes when ``tls`` passes and ``GET path`` returns a status in ``status``."""
 
     kind = "https"
-    summary = "TLS as for tls, then an HTTP/1.1 request answered with an expected status"
 
     def __init__(self, policy: TlsPolicy, path: str, status: frozenset[int]) -> None:
         self.policy = policy

@@ -13,7 +13,8 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .wire import BsonDocument, BsonValue, WireError, ask, decode_bson, encode_bson, seen
 
@@ -133,7 +134,6 @@ class MongodbProbe(Probe):
     """Passes on a successful ``hello``; with ``replica_set`` the server's setName must match."""
 
     kind = "mongodb"
-    summary = "answers an OP_MSG hello (with replica_set: setName must match)"
 
     def __init__(self, replica_set: str | None = None) -> None:
         self.replica_set = replica_set

@@ -37,7 +37,8 @@ import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
-from .base import Connection, Probe, ProtocolResult, SubCheck
+from .base import Probe, ProtocolResult, SubCheck
+from .connection import Connection
 from .http import request_path
 from .http1 import HttpError, build_request, describe, exchange, host_header
 from .options import OptionError
@@ -151,7 +152,6 @@ class MtlsProbe(Probe):
     """Passes only if the server proves its identity and answers only trusted client certificates."""
 
     kind = "mtls"
-    summary = "mutual TLS enforced: no or untrusted client certificate rejected, the spec's accepted"
 
     def __init__(self, tls: TlsConfig, path: str = "/", acceptable_ca: tuple[tuple[str, Name], ...] = (),
                  reject_status: frozenset[int] = frozenset()) -> None:

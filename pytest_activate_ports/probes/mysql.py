@@ -15,7 +15,8 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .wire import WireError, cstring, read_answer, seen
 
@@ -110,7 +111,6 @@ class MysqlProbe(Probe):
     """Passes on a Handshake V10 greeting (or a MySQL error packet); reports version and TLS support."""
 
     kind = "mysql"
-    summary = "sends a MySQL/MariaDB protocol-10 greeting (an error packet also proves MySQL)"
 
     def __init__(self, require_tls: bool = False) -> None:
         self.require_tls = require_tls

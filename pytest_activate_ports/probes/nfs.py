@@ -16,7 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .options import OptionError
 from .registry import register
 from .wire import WireError, ask, seen
@@ -115,7 +116,6 @@ class NfsProbe(Probe):
     """Passes when the NFS program accepts a NULL call for one of ``versions`` (default 3 and 4)."""
 
     kind = "nfs"
-    summary = "accepts an ONC RPC NULL call to NFS (program 100003) over TCP"
 
     def __init__(self, versions: tuple[int, ...] = (3, 4)) -> None:
         self.versions = versions

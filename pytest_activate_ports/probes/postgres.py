@@ -17,7 +17,8 @@ import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .tlsctx import client_context, handshake_facts
 from .wire import WireError, ask, seen
@@ -68,7 +69,6 @@ class PostgresProbe(Probe):
     """Passes on an ``S`` followed by a working TLS handshake, or on ``N`` unless TLS is required."""
 
     kind = "postgres"
-    summary = "answers a PostgreSQL SSLRequest (S: TLS offered and completed, N: not offered)"
 
     def __init__(self, require_tls: bool = False, ca: Path | None = None) -> None:
         self.require_tls = require_tls

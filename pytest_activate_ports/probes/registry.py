@@ -1,16 +1,17 @@
 """The probe registry: probe kinds by name, so collection and the engine never list them.
 
-Every module in this package is imported once on first use; a probe class
-joins the registry with the :func:`register` decorator. A new protocol is a new
-module here and nothing else.
+A probe class joins the registry with the :func:`register` decorator when its
+module is imported. Built-in modules are imported only when a spec uses one of
+their kinds (:data:`BUILT_IN` says where each lives): most probe modules need
+asyncio and ssl, which a run of forbidden ports and ``tcp`` checks never
+loads. A new protocol is a new module here plus its line in ``BUILT_IN``
+(a test fails until both agree).
 """
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, TypeVar
+from typing import TYPE_CHECKING, Collection, Mapping, TypeVar
 
 from ..suggest import did_you_mean, one_of
 from .base import Probe
@@ -20,26 +21,52 @@ if TYPE_CHECKING:
     from ..spec.model import TlsConfig
 
 P = TypeVar("P", bound=type[Probe])
+BUILT_IN: Mapping[str, str] = {  # kind -> module of this package that registers it
+    "amqp": "amqp",
+    "http": "http",
+    "http-redirect": "http_redirect",
+    "https": "https",
+    "mongodb": "mongodb",
+    "mtls": "mtls",
+    "mysql": "mysql",
+    "nfs": "nfs",
+    "postgres": "postgres",
+    "slurmctld": "slurm",
+    "slurmdbd": "slurm",
+    "smtp-starttls": "smtp",
+    "ssh": "ssh",
+    "tcp": "tcp",
+    "tls": "tls",
+    "vault": "vault",
+    "wss": "wss",
+}
 _KINDS: dict[str, type[Probe]] = {}
-_loaded = False
 
 
 def register(cls: P) -> P:
-    """Class decorator: make ``cls`` available under ``cls.kind``."""
-    if cls.kind in _KINDS and _KINDS[cls.kind] is not cls:
+    """Class decorator: make ``cls`` available under ``cls.kind``.
+
+    A module imported again (``importlib.reload``, or pytester restoring
+    ``sys.modules`` after an in-process run) replaces its own class; another
+    class claiming a taken kind is an error.
+    """
+    known = _KINDS.get(cls.kind)
+    if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
         raise RuntimeError(f"probe kind {cls.kind!r} registered twice")
     _KINDS[cls.kind] = cls
     return cls
 
 
-def kinds() -> Mapping[str, type[Probe]]:
-    """All registered probe kinds, importing the probe modules on first call."""
-    global _loaded
-    if not _loaded:
-        for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-            importlib.import_module(f"{__package__}.{module.name}")
-        _loaded = True
-    return _KINDS
+def kinds() -> Collection[str]:
+    """Every probe kind a spec may name: the built-in ones and any registered by other modules."""
+    return sorted({*BUILT_IN, *_KINDS})
+
+
+def probe_class(kind: str) -> type[Probe]:
+    """The class registered for ``kind``, importing its built-in module on first use."""
+    if kind not in _KINDS and kind in BUILT_IN:
+        importlib.import_module(f"{__package__}.{BUILT_IN[kind]}")
+    return _KINDS[kind]
 
 
 def build(kind: str, values: Mapping[str, object], tls: TlsConfig) -> Probe:
@@ -48,6 +75,6 @@ def build(kind: str, values: Mapping[str, object], tls: TlsConfig) -> Probe:
     if kind not in available:
         raise OptionError("kind", f"unknown probe {kind!r}{did_you_mean(kind, available)}; {one_of(available)}")
     options = ProbeOptions(kind, values)
-    probe = available[kind].from_options(options, tls)
+    probe = probe_class(kind).from_options(options, tls)
     options.finish()
     return probe

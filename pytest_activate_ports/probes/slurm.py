@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, ClassVar
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .wire import seen
 
@@ -61,7 +62,6 @@ class SlurmctldProbe(SlurmProbe):
 
     kind = "slurmctld"
     daemon = "slurmctld"
-    summary = "Slurm controller port open and silent until a request (no munge handshake)"
 
 
 @register
@@ -70,4 +70,3 @@ class SlurmdbdProbe(SlurmProbe):
 
     kind = "slurmdbd"
     daemon = "slurmdbd"
-    summary = "Slurm database daemon port open and silent until a request (no munge handshake)"

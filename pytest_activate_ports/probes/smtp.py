@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .tls import HANDSHAKE_ERRORS
 from .tlsctx import client_context, describe_failure, handshake_facts
@@ -109,7 +110,6 @@ class SmtpStarttlsProbe(Probe):
     """
 
     kind = "smtp-starttls"
-    summary = "SMTP 220 greeting, EHLO offers STARTTLS, and the STARTTLS upgrade handshake succeeds"
 
     def __init__(self, ca: Path | None = None, verify: bool = True) -> None:
         self.ca = ca

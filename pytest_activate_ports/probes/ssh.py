@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .registry import register
 from .wire import WireError, ask, seen
 
@@ -82,7 +83,6 @@ class SshProbe(Probe):
     """Passes when the server identifies itself as an SSH-2.0 implementation; reports its software."""
 
     kind = "ssh"
-    summary = "server sends an SSH-2.0 identification (banner)"
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from .base import Connection, Probe, ProtocolResult
+from typing import TYPE_CHECKING
+
+from .base import Probe, ProtocolResult
 from .registry import register
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 
 @register
@@ -11,7 +16,6 @@ class TcpProbe(Probe):
     """Passes on a completed TCP handshake; used for ports with no protocol to check."""
 
     kind = "tcp"
-    summary = "TCP handshake completes"
     talks = False
 
     async def check(self, conn: Connection) -> ProtocolResult:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .options import OptionError
 from .registry import register
 from .tlsctx import (NEGOTIATED, VERSIONS, below, certificate_facts, client_context, describe, describe_failure,
@@ -143,7 +144,6 @@ class TlsProbe(Probe):
     """Passes on a trusted, matching, unexpired certificate (and no protocol below ``min_version``)."""
 
     kind = "tls"
-    summary = "TLS handshake; the certificate verifies, names the host and has not expired"
 
     def __init__(self, policy: TlsPolicy) -> None:
         self.policy = policy

@@ -21,7 +21,7 @@ from .base import MAX_READ
 from .tlsverify import LONG_NAMES, ServerFlight, TlsParseError, format_name, read_server_flight, summarize_certificate
 
 if TYPE_CHECKING:
-    from .base import Connection
+    from .connection import Connection
 
 VERSIONS = {
     "TLS1.0": ssl.TLSVersion.TLSv1,

@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header, read_body
 from .registry import register
 from .tls import TlsPolicy
@@ -102,7 +103,6 @@ class VaultProbe(Probe):
     """
 
     kind = "vault"
-    summary = "GET /v1/sys/health shows Vault initialized and unsealed (active, or standby if accepted)"
 
     def __init__(self, accept_standby: bool = True, tls: TlsPolicy | None = None) -> None:
         self.accept_standby = accept_standby

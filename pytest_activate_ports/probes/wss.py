@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .base import Connection, Probe, ProtocolResult
+from .base import Probe, ProtocolResult
+from .connection import Connection
 from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
@@ -99,7 +100,6 @@ class WssProbe(Probe):
     """
 
     kind = "wss"
-    summary = "WebSocket upgrade (RFC 6455) over TLS answered 101 with a valid accept key, or 401/403"
 
     def __init__(
         self,

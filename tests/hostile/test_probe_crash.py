@@ -22,8 +22,6 @@ BROKEN_PROBES = textwrap.dedent('''
 
 
     class Broken(Probe):
-        summary = "a probe with a bug"
-
         @classmethod
         def from_options(cls, options, tls):
             return cls()

@@ -1,0 +1,60 @@
+"""The open connection a protocol probe is handed, and the further connections it may open.
+
+Kept apart from :mod:`.base` so that a run which only dials (forbidden ports,
+``tcp`` checks) never imports asyncio or ssl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from .base import MAX_READ, Target
+
+
+class Connection:
+    """An open TCP connection handed to a protocol probe.
+
+    Probes that need more than one connection (mTLS tries three client
+    identities) call :meth:`open` for fresh ones to the same address; the
+    engine closes every connection opened through this object.
+    """
+
+    def __init__(
+        self, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.target = target
+        self.reader = reader
+        self.writer = writer
+        self._extra: list[asyncio.StreamWriter] = []
+
+    async def open(
+        self, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open another connection to the same address and port (optionally TLS)."""
+        reader, writer = await asyncio.open_connection(
+            self.target.address,
+            self.target.port,
+            ssl=ssl_context,
+            server_hostname=self.target.name if ssl_context else None,
+            limit=MAX_READ,
+        )
+        self._extra.append(writer)
+        return reader, writer
+
+    async def start_tls(self, ssl_context: ssl.SSLContext) -> None:
+        """Upgrade the handed connection in place (STARTTLS, or TLS on connect)."""
+        await self.writer.start_tls(ssl_context, server_hostname=self.target.name)
+
+    def close(self) -> None:
+        """Close every connection this object handed out, without waiting.
+
+        TLS connections are aborted: a graceful close waits for the peer's
+        close_notify, which a hostile or slow server may never send, and the
+        engine's loop may end first and leave the socket behind.
+        """
+        for writer in (self.writer, *self._extra):
+            if writer.get_extra_info("ssl_object") is not None:
+                writer.transport.abort()
+            else:
+                writer.close()
