@@ -105,6 +105,7 @@ class Engine:
         self._busy: collections.Counter[HostKey] = collections.Counter()  # ports in flight per host
         self._in_flight = 0
         self._ready_hosts: dict[HostKey, None] = {}  # hosts with queued ports and room, in the order they became so
+        self._filling = False
         self._reactor = Reactor()
         self._resolver = Resolver(self._reactor, timeout)
         self._speaker: Speaker | None = None  # started when the first probe talks
@@ -188,6 +189,22 @@ class Engine:
         self._fill()
 
     def _fill(self) -> None:
+        """Start queued ports while the limits allow.
+
+        Attempts can finish synchronously (a connect refused or unreachable at
+        once, an IP literal resolved at once) and call back into here: the
+        running loop picks up the freed room, so the stack never deepens with
+        the number of ports.
+        """
+        if self._filling:
+            return
+        self._filling = True
+        try:
+            self._start_queued()
+        finally:
+            self._filling = False
+
+    def _start_queued(self) -> None:
         while self._in_flight < self.concurrency and self._ready_hosts:
             key = next(iter(self._ready_hosts))
             queue = self._queues[key]

@@ -40,14 +40,14 @@ class Resolver:
 
     def resolve(self, name: str, waiter: Waiter) -> None:
         """Call ``waiter`` on the reactor's thread with the answer for ``name`` (at once when known)."""
-        try:
-            ip = ipaddress.ip_address(name)
-        except ValueError:
-            pass
-        else:
-            waiter([(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))])
-            return
         known = self._names.get(name)
+        if known is None:
+            try:
+                ip = ipaddress.ip_address(name)
+            except ValueError:
+                pass
+            else:
+                known = self._names[name] = [(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, str(ip))]
         if isinstance(known, _Pending):
             known.waiters.append(waiter)
         elif known is not None:

@@ -85,3 +85,12 @@ def test_unreachable_network_is_its_own_state(tmp_path: Path) -> None:
                                     "- {id: ui, from: internet, to: multi, port: 443, expect: required}\n")
     assert code == 1, output
     assert "must be open (tcp) but is unreachable: Network is unreachable after" in output
+
+
+def test_range_on_an_unreachable_network_reports_every_port_without_crashing(tmp_path: Path) -> None:
+    """5,000 connects that fail inside connect() itself (no route) finish one after another, not nested."""
+    code, output = run_in_namespace(tmp_path, "198.18.0.9 multi.test\n",
+                                    "- {id: span, from: internet, to: multi, range: 20000-24999, sample: all, expect: required}\n")
+    assert code == 1, output
+    assert "5000 sampled ports did not answer (unreachable, e.g. 20000, 20001," in output, output
+    assert "crashed" not in output and "RecursionError" not in output, output
