@@ -78,22 +78,37 @@ def parse_response_head(data: bytes) -> ResponseHead:
 
 
 async def read_response_head(reader: asyncio.StreamReader) -> ResponseHead:
-    """Read and parse one response head, never buffering more than ``MAX_READ``.
+    """Read and parse one response head line by line, never buffering more than ``MAX_READ``.
 
-    Raises :class:`HttpError` for non-HTTP bytes, an oversized head, or EOF
-    before the head is complete.
+    The status line is judged as soon as it is complete, so a peer speaking
+    another protocol (or sending noise and then holding the connection) fails
+    at once instead of after the timeout. Raises :class:`HttpError` for
+    non-HTTP bytes, an oversized head, or EOF before the head is complete.
     """
-    try:
-        raw = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError as exc:
-        raise HttpError(f"response head larger than {MAX_READ} bytes") from exc
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            raise HttpError("connection closed before any response") from exc
-        # Fail on the first line if it is not HTTP at all, which is the more useful message.
-        parse_response_head(exc.partial.split(b"\r\n", 1)[0] + b"\r\n")
-        raise HttpError("connection closed in the middle of the response head") from exc
-    return parse_response_head(raw[:-4])
+    lines: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:
+            raise HttpError(f"response head larger than {MAX_READ} bytes") from exc
+        except asyncio.IncompleteReadError as exc:
+            if lines:
+                raise HttpError("connection closed in the middle of the response head") from exc
+            if not exc.partial:
+                raise HttpError("connection closed before any response") from exc
+            parse_response_head(exc.partial)  # not HTTP at all is the more useful message
+            raise HttpError("connection closed in the middle of the response head") from exc
+        size += len(line)
+        if size > MAX_READ:
+            raise HttpError(f"response head larger than {MAX_READ} bytes")
+        if not lines:
+            parse_response_head(line.rstrip(b"\r\n"))
+        if line == b"\r\n":
+            return parse_response_head(b"".join(lines)[:-2])
+        if not line.endswith(b"\r\n"):
+            raise HttpError(f"response head line not ended by CRLF: {line[:60]!r}")
+        lines.append(line)
 
 
 async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> ResponseHead:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pytest_activate_ports.emulate.http_services import serve_http
@@ -9,7 +11,7 @@ from pytest_activate_ports.probes.http import judge_status
 from pytest_activate_ports.probes.http1 import parse_response_head
 from pytest_activate_ports.probes.options import OptionError
 
-from ..probe_harness import probe, probe_against, run_probe, serve_banner
+from ..probe_harness import LOOPBACK, probe, probe_against, run_probe, serve_banner
 from .http_servers import Nginx
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
@@ -73,6 +75,31 @@ async def test_probe_http_rejects_garbage_bytes() -> None:
     result = await probe_against(serve_banner(b"\x00\x01\x02\xff garbage"), probe("http"))
     assert not result.passed
     assert "not an HTTP response" in result.detail
+
+
+async def serve_line_and_hold(line: bytes) -> asyncio.Server:
+    """A wrong service that says one line and then keeps the connection open (as a hung daemon would)."""
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(line)
+        await reader.read()  # until the probe hangs up
+        writer.close()
+
+    return await asyncio.start_server(handle, LOOPBACK, 0)
+
+
+@pytest.mark.asyncio
+async def test_probe_http_judges_the_status_line_before_the_peer_goes_quiet() -> None:
+    """A non-HTTP first line fails on sight, instead of waiting for a blank line that never comes."""
+    result = await probe_against(serve_line_and_hold(b"* OK IMAP4rev1 ready\r\n"), probe("http"), timeout=2)
+    assert not result.passed
+    assert result.detail == "GET /: not an HTTP response: '* OK IMAP4rev1 ready'"
+
+
+@pytest.mark.asyncio
+async def test_probe_http_rejects_a_head_without_crlf_line_ends() -> None:
+    result = await probe_against(serve_line_and_hold(b"HTTP/1.1 200 OK\nServer: lf-only\n\n"), probe("http"), timeout=2)
+    assert not result.passed
+    assert result.detail == "GET /: response head line not ended by CRLF: b'HTTP/1.1 200 OK\\n'"
 
 
 @pytest.mark.asyncio
