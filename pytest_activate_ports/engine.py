@@ -39,7 +39,7 @@ def default_concurrency() -> int:
     return max(4, min(2048, soft - FD_RESERVE))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckOutcome:
     """What the engine observed for one check."""
 

@@ -36,7 +36,7 @@ class PortState(str, enum.Enum):
         return self in (PortState.OPEN, PortState.REFUSED)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubCheck:
     """One named condition inside a protocol check (mTLS has five)."""
 
@@ -45,7 +45,7 @@ class SubCheck:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProtocolResult:
     """A probe's answer to "does this open port speak my protocol?"."""
 
@@ -56,7 +56,7 @@ class ProtocolResult:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeResult:
     """Everything observed for one port: the audit record behind a verdict."""
 
@@ -70,7 +70,7 @@ class ProbeResult:
     protocol: ProtocolResult | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """Where a probe points.
 
