@@ -96,8 +96,10 @@ def goals(suites: dict[int, Suite], ulimit: int | None) -> list[tuple[str, bool 
     for checks, suite in sorted(suites.items()):
         r = ratios(suite)
         out.append((f"{checks:,}: plugin wall <= 0.5x nmap", _le(r["plugin/nmap"], 0.5), _fmt(r["plugin/nmap"])))
-        out.append((f"{checks:,}: peak RSS <= 1.3x trivial pytest (+junitxml)",
+        out.append((f"{checks:,}: peak RSS <= 1.3x trivial pytest (+junitxml, as the plugin runs)",
                     _le(r["plugin RSS/trivial+junitxml RSS"], 1.3), _fmt(r["plugin RSS/trivial+junitxml RSS"])))
+        out.append((f"{checks:,}: peak RSS <= 1.3x trivial pytest without junitxml (the stricter reading)",
+                    _le(r["plugin RSS/trivial RSS"], 1.3), _fmt(r["plugin RSS/trivial RSS"])))
         if ulimit is not None:
             series = suite.series.get(f"{PLUGIN} (ulimit -n {ulimit})")
             out.append((f"{checks:,}: ulimit -n {ulimit} finishes with the right verdicts",
