@@ -44,7 +44,7 @@ def shared_mark(name: str, *args: str, **kwargs: str) -> pytest.MarkDecorator:
     Marks are immutable, and a fresh decorator per item is several objects
     each; with tens of thousands of items the copies add up to megabytes.
     The names and arguments come from the spec (expectations, probe kinds,
-    ``when`` reasons, xdist groups), so the cache stays small.
+    ``when`` reasons), so the cache stays small.
     """
     decorator: pytest.MarkDecorator = getattr(pytest.mark, name)
     return decorator(*args, **kwargs) if args or kwargs else decorator
@@ -68,12 +68,15 @@ class SpecFile(pytest.File):
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
         workers = xdist_workers(self.config)
+        grouped = workers and self.config.getoption("loadgroup", False)  # what xdist sets on its workers
         for check in self.run.plans[self.path].checks:
-            item = PortCheckItem.from_parent(self, name=check.name, check=check, secrets=secrets)
+            # `--dist loadgroup` sends node ids ending in "@<group>" to one worker. pytest-xdist
+            # writes that suffix for `xdist_group` marks by setting a private attribute that
+            # pytest >= 9.2 no longer reads, so the items carry it in their node ids themselves.
+            nodeid = f"{self.nodeid}::{check.name}@{xdist_group(check, workers)}" if grouped else None
+            item = PortCheckItem.from_parent(self, name=check.name, nodeid=nodeid, check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(shared_mark("skip", reason=check.skip_reason))
-            if workers:
-                item.add_marker(shared_mark("xdist_group", xdist_group(check, workers)))
             yield item
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
