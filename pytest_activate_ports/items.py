@@ -67,13 +67,12 @@ class SpecFile(pytest.File):
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
-        workers = xdist_workers(self.config)
-        grouped = workers and self.config.getoption("loadgroup", False)  # what xdist sets on its workers
+        grouped = xdist_workers(self.config) if self.config.getoption("loadgroup", False) else None  # set on xdist workers
         for check in self.run.plans[self.path].checks:
             # `--dist loadgroup` sends node ids ending in "@<group>" to one worker. pytest-xdist
             # writes that suffix for `xdist_group` marks by setting a private attribute that
             # pytest >= 9.2 no longer reads, so the items carry it in their node ids themselves.
-            nodeid = f"{self.nodeid}::{check.name}@{xdist_group(check, workers)}" if grouped else None
+            nodeid = f"{self.nodeid}::{check.name}@{xdist_group(check, grouped)}" if grouped else None
             item = PortCheckItem.from_parent(self, name=check.name, nodeid=nodeid, check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(shared_mark("skip", reason=check.skip_reason))
