@@ -237,15 +237,18 @@ def start_mariadb(cert: trustme.LeafCert | None = None, refuse_everyone: bool = 
     daemon = Daemon("mariadb", version_of([server, "--version"]), free_port(), workdir("mariadb", owner))
     data = daemon.workdir / "data"
     user = [f"--user={owner}"] if owner else []
-    # Two bootstraps at once (the pool starts both MariaDB servers side by side) can collide; one at a time.
+    # Temporary tables go to the server's own folder: in the shared /tmp, bootstraps of two
+    # test runs at once collide on their names. Within a run the pool starts both MariaDB
+    # servers side by side, and those bootstraps still go one at a time.
+    tmpdir = f"--tmpdir={daemon.workdir}"
     with _MARIADB_INSTALL:
-        done = subprocess.run([install, "--no-defaults", f"--datadir={data}", *user,
+        done = subprocess.run([install, "--no-defaults", f"--datadir={data}", *user, tmpdir,
                                "--auth-root-authentication-method=normal", "--skip-test-db"],
                               capture_output=True, text=True, cwd=daemon.workdir)
     if done.returncode:
         shutil.rmtree(daemon.workdir, ignore_errors=True)
         raise RuntimeError(f"mariadb-install-db failed ({done.returncode}): {(done.stderr or done.stdout)[-800:]}")
-    options = [f"--datadir={data}", f"--port={daemon.port}", "--bind-address=127.0.0.1", "--skip-log-bin",
+    options = [f"--datadir={data}", tmpdir, f"--port={daemon.port}", "--bind-address=127.0.0.1", "--skip-log-bin",
                f"--socket={daemon.workdir / 'mysqld.sock'}", f"--pid-file={daemon.workdir / 'mysqld.pid'}",
                "--innodb-buffer-pool-size=16M", *user]
     if cert is not None:
