@@ -24,9 +24,22 @@ class Connection:
         self, target: Target, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.target = target
-        self.reader = reader
         self.writer = writer
+        self._reader = reader
         self._extra: list[asyncio.StreamWriter] = []
+        # Nothing is read before the probe asks: bytes a server sends ahead of a TLS
+        # handshake must reach OpenSSL (which rejects them at once), not sit in a plaintext
+        # buffer the TLS layer never sees while the handshake waits out the timeout.
+        self._held: asyncio.ReadTransport | None = _transport(writer)
+        self._held.pause_reading()
+
+    @property
+    def reader(self) -> asyncio.StreamReader:
+        """The plaintext (or, after :meth:`start_tls`, decrypted) stream; reading starts here."""
+        if self._held is not None:
+            self._held.resume_reading()
+            self._held = None
+        return self._reader
 
     async def open(
         self, ssl_context: ssl.SSLContext | None = None
@@ -44,6 +57,7 @@ class Connection:
 
     async def start_tls(self, ssl_context: ssl.SSLContext) -> None:
         """Upgrade the handed connection in place (STARTTLS, or TLS on connect)."""
+        self._held = None  # the TLS layer resumes reading the socket itself
         await self.writer.start_tls(ssl_context, server_hostname=self.target.name)
 
     def close(self) -> None:
@@ -58,3 +72,9 @@ class Connection:
                 writer.transport.abort()
             else:
                 writer.close()
+
+
+def _transport(writer: asyncio.StreamWriter) -> asyncio.ReadTransport:
+    transport = writer.transport
+    assert isinstance(transport, asyncio.ReadTransport)  # a stream's transport reads as well as writes
+    return transport
