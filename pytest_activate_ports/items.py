@@ -38,8 +38,8 @@ def xdist_group(check: Check, workers: int) -> str:
 
 
 @functools.cache
-def shared_mark(name: str, *args: str, **kwargs: str) -> pytest.MarkDecorator:
-    """``pytest.mark.<name>(*args, **kwargs)``, built once and shared by every item that carries it.
+def shared_mark(name: str, **kwargs: str) -> pytest.MarkDecorator:
+    """``pytest.mark.<name>(**kwargs)``, built once and shared by every item that carries it.
 
     Marks are immutable, and a fresh decorator per item is several objects
     each; with tens of thousands of items the copies add up to megabytes.
@@ -47,7 +47,7 @@ def shared_mark(name: str, *args: str, **kwargs: str) -> pytest.MarkDecorator:
     ``when`` reasons), so the cache stays small.
     """
     decorator: pytest.MarkDecorator = getattr(pytest.mark, name)
-    return decorator(*args, **kwargs) if args or kwargs else decorator
+    return decorator(**kwargs) if kwargs else decorator
 
 
 class CheckFailed(AssertionError):
