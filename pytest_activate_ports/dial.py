@@ -29,10 +29,10 @@ Speak = Callable[[Probe, Target, socket.socket, "Listener"], None]  # hand a con
 Step = Callable[[], "ProbeResult | None"]
 
 
-def unresolvable(name: str, port: int, exc: OSError | TimeoutError, started: float) -> ProbeResult:
+def unresolvable(name: str, port: int, exc: OSError, started: float) -> ProbeResult:
     """The result for a name that did not resolve: nothing was dialled."""
     return ProbeResult(port, PortState.UNRESOLVABLE, f"{name} does not resolve: {exc.args[-1] if exc.args else exc!r}",
-                       time.monotonic() - started, getattr(exc, "errno", None))
+                       time.monotonic() - started, exc.errno)
 
 
 class Dial:

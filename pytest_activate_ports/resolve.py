@@ -11,7 +11,7 @@ from typing import Any, Callable, Union
 from .reactor import Reactor, Timer
 
 Address = tuple[int, str]  # (family, literal address)
-Answer = Union[list[Address], OSError, TimeoutError]
+Answer = Union[list[Address], OSError]  # a resolver timeout is a TimeoutError, an OSError too
 Waiter = Callable[[Answer], None]
 LOOKUP_THREADS = 4  # getaddrinfo blocks; names are few (one per spec host), so a small pool suffices
 
