@@ -90,7 +90,7 @@ class Dial:
         dialled = self.check.host.dial_port(self.spec_port)
         error = sock.connect_ex((self.address, dialled, 0, 0) if self.family == socket.AF_INET6 else (self.address, dialled))
         if error != errno.EINPROGRESS:
-            return self._classify(error)
+            return self._classify(error, sent=False)
         self.reactor.on_writable(sock, self._answered)
         self.timer = self.reactor.call_later(self.timeout, self._expired)
         return None
@@ -114,15 +114,16 @@ class Dial:
             self.reactor.cancel(self.timer)
             self.timer = None
         self.reactor.forget(self.sock)
-        return self._classify(_settled(self.sock))
+        return self._classify(_settled(self.sock), sent=True)
 
-    def _classify(self, error: int | None) -> ProbeResult | None:
+    def _classify(self, error: int | None, sent: bool) -> ProbeResult | None:
+        """The result for a connect's outcome; ``sent`` says the SYN left (the error came back from the network)."""
         if error is None:
             return self._close(PortState.FILTERED, f"no answer within {self.timeout:g}s")
         if error in RESOURCE_ERRNOS:
             raise OSError(error, os.strerror(error))  # local exhaustion says nothing about the port: a probe error
         if error:
-            state, detail = _refusal(error)
+            state, detail = _refusal(error, sent)
             return self._close(state, detail, error)
         return self._opened()
 
@@ -166,14 +167,25 @@ class Dial:
 _HANDSHAKE_ONLY = ProtocolResult(True, "TCP handshake completed")
 
 
-def _refusal(error: int) -> tuple[PortState, str]:
-    """The port state and detail for a connect that failed with ``error``."""
+def _refusal(error: int, sent: bool) -> tuple[PortState, str]:
+    """The port state and detail for a connect that failed with ``error``.
+
+    An unreachable errno raised by ``connect()`` itself is this machine's own
+    routing decision; one that arrives after the SYN left is an ICMP
+    unreachable someone sent back (Linux also sends itself one when no host
+    on the local network answers ARP).
+    """
     if error == errno.ECONNREFUSED:
         return PortState.REFUSED, "connection refused (RST)"
     if error == errno.ETIMEDOUT:
         return PortState.FILTERED, "connect timed out in the kernel"
     reason = os.strerror(error)
-    return PortState.UNREACHABLE, reason if error in UNREACHABLE_ERRNOS else f"connect failed: {reason}"
+    if error not in UNREACHABLE_ERRNOS:
+        return PortState.UNREACHABLE, f"connect failed: {reason}"
+    if sent:
+        return PortState.UNREACHABLE, (f"{reason}: an ICMP unreachable answered the SYN, so a firewall's reject rule "
+                                       "or a router refused the path (on the local network: no host has that address)")
+    return PortState.UNREACHABLE, reason
 
 
 def _settled(sock: socket.socket) -> int | None:

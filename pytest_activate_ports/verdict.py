@@ -36,7 +36,7 @@ class Verdict:
 _FIX = {
     PortState.REFUSED: "start the service or publish the port",
     PortState.FILTERED: "open the firewall / security group path from this vantage",
-    PortState.UNREACHABLE: "fix routing or the address",
+    PortState.UNREACHABLE: "open the firewall path from this vantage, or fix routing or the address",
     PortState.UNRESOLVABLE: "fix the address or DNS (or override it with --activate-host)",
 }
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from pytest_activate_ports.checks import Check, plan
 from pytest_activate_ports.dial import Dial
@@ -12,6 +16,7 @@ from pytest_activate_ports.probes.base import PortState, ProbeResult
 from pytest_activate_ports.reactor import Reactor
 from pytest_activate_ports.spec import load_spec
 
+from .netns import Namespace, require_netns
 from .servers import Listener
 
 
@@ -55,3 +60,32 @@ def test_dial_refused_port_stays_refused_when_the_thread_was_starved(tmp_path: P
 
 def test_dial_dropped_port_is_filtered_when_the_thread_was_starved(tmp_path: Path, filtered_port: int) -> None:
     assert starved_dial(tcp_check(tmp_path, filtered_port), filtered_port) is PortState.FILTERED
+
+
+ICMP_REJECT = """
+import socket, sys, pytest
+sys.exit(pytest.main(["-p", "no:cacheprovider", "--activate-spec", "{spec}", "--activate-timeout", "2",
+                      "-o", "asyncio_default_fixture_loop_scope=function", "-q"]))
+"""
+
+
+def test_dial_icmp_reject_from_a_firewall_says_a_filter_answered(tmp_path: Path) -> None:
+    """nftables' ``reject with icmp type host-unreachable`` (a real firewall rule, in a throwaway namespace)."""
+    require_netns()
+    if shutil.which("nft") is None:
+        pytest.skip("needs nftables ('nft') to install a reject rule")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("version: 1\nhosts: {lb: {address: 127.0.0.1, roles: [lb]}}\nrules:\n"
+                    "  - {id: api, from: internet, to: lb, port: 9001, expect: required}\n"
+                    "  - {id: admin, from: internet, to: lb, port: 9002, expect: forbidden}\n"
+                    "  - {id: alive, from: internet, to: lb, port: 9003, expect: forbidden}\n")
+    with Namespace() as ns:
+        ns.run("nft", "add table inet fw ; add chain inet fw input { type filter hook input priority 0 ; } ; "
+                      "add rule inet fw input tcp dport { 9001, 9002 } reject with icmp type host-unreachable")
+        done = ns.run(sys.executable, "-c", ICMP_REJECT.format(spec=spec), check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert ("lb:9001 must be open (tcp) but is unreachable: No route to host: an ICMP unreachable answered the SYN, "
+            "so a firewall's reject rule or a router refused the path") in output, output
+    assert "open the firewall path from this vantage, or fix routing or the address" in output, output
+    assert "1 failed, 2 passed" in output, output  # the forbidden port rejected by the filter passes as closed
