@@ -12,10 +12,13 @@ from typing import Iterable, Mapping
 
 import pytest
 
-WORST_FIRST = ("error", "failed", "skipped", "passed")
+PRECEDENCE = ("failed", "error", "passed", "skipped")
+"""A cell shared by several checks shows the first of these among them: a skip (not applicable, unproven) proves
+nothing, so it never hides the ok of a check that ran on the same port."""
 CELL = {"passed": ("ok", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red"), "skipped": ("skip", "yellow")}
 EMPTY = "-"
 GAP = 2
+LEGEND = "cells: FAIL > ERROR > ok > skip (a cell shared by several checks shows the first of them); - not checked"
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ def cells(rows: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for host, port, outcome in rows:
         previous = out.get((host, port))
-        if previous is None or WORST_FIRST.index(outcome) < WORST_FIRST.index(previous):
+        if previous is None or PRECEDENCE.index(outcome) < PRECEDENCE.index(previous):
             out[(host, port)] = outcome
     return out
 
@@ -92,6 +95,7 @@ def write(reporter: pytest.TerminalReporter, title: str, lines: list[Line], summ
         reporter.write_sep("-", title)
         for line in lines:
             _write(reporter, line)
+        _write(reporter, [Mark(LEGEND)])
     _write(reporter, summary)
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from pytest_activate_ports.evidence import matrix
 
+from ..servers import Listener
 from .conftest import run_vantage
 
 ANSI_RED = "\x1b[31m"
@@ -20,6 +22,29 @@ def plain(lines: list[matrix.Line]) -> list[str]:
 def test_matrix_cell_shows_the_worst_outcome_of_rules_sharing_it() -> None:
     grid = matrix.cells([("lb", "443", "passed"), ("lb", "443", "failed"), ("lb", "80", "skipped"), ("db", "80", "passed")])
     assert grid == {("lb", "443"): "failed", ("lb", "80"): "skipped", ("db", "80"): "passed"}
+
+
+def test_matrix_cell_precedence_is_fail_error_ok_skip() -> None:
+    grid = matrix.cells([("lb", "443", "passed"), ("lb", "443", "skipped"), ("lb", "80", "skipped"), ("lb", "80", "passed"),
+                         ("db", "22", "error"), ("db", "22", "failed"), ("db", "80", "passed"), ("db", "80", "error")])
+    assert grid == {("lb", "443"): "passed", ("lb", "80"): "passed", ("db", "22"): "failed", ("db", "80"): "error"}
+    assert matrix.LEGEND.startswith("cells: FAIL > ERROR > ok > skip")
+
+
+def test_plugin_matrix_shows_ok_for_a_port_with_a_passed_and_a_not_applicable_rule(
+        pytester: pytest.Pytester, write_spec: Callable[[str], Path], listener: Listener) -> None:
+    spec = write_spec(f"""
+version: 1
+features: {{cac_auth: false}}
+hosts:
+  lb: {{address: 127.0.0.1, roles: [control-plane], port_map: {{443: {listener.port}}}}}
+rules:
+  - {{id: ui, from: internet, to: lb, port: 443, expect: required}}
+  - {{id: cac-on-443, from: internet, to: lb, port: 443, expect: required, when: cac_auth}}
+""")
+    result = run_vantage(pytester, spec, "internet", "--color=no")
+    result.stdout.fnmatch_lines(["host  443", "lb    ok", "cells: FAIL > ERROR > ok > skip*",
+                                 "activate: 1 required ok, 0 forbidden ok, 0 failed, 1 skipped"])
 
 
 def test_matrix_orders_ports_numerically_and_marks_missing_cells() -> None:
