@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
 from .connection import Connection
-from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
+from .http1 import HttpError, ResponseHead, TlsAnswer, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
+from .refusals import PLAIN_HTTP_TO_TLS, read_refusal, refusal_text
 from .registry import register
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
+
+TLS_HINT = "check it with probe: https (or tls)"
 
 
 def judge_status(head: ResponseHead, path: str, expected: AbstractSet[int]) -> ProtocolResult:
@@ -48,8 +51,15 @@ class HttpProbe(Probe):
         host = host_header(conn.target.name, conn.target.spec_port, 80)
         try:
             head = await exchange(conn.reader, conn.writer, build_request(host, self.path))
+        except TlsAnswer as exc:
+            return ProtocolResult(False, f"GET {self.path}: {exc}; {TLS_HINT}")
         except HttpError as exc:
             return ProtocolResult(False, f"GET {self.path}: {exc}")
+        if await read_refusal(conn.reader, head) == PLAIN_HTTP_TO_TLS:
+            # Any status passes, but this one only says the port wants TLS: it serves nothing over plain HTTP.
+            return ProtocolResult(False, f"GET {self.path} answered {describe(head)} {refusal_text(PLAIN_HTTP_TO_TLS)}: "
+                                         f"the port speaks TLS, not plain HTTP; {TLS_HINT}",
+                                  facts={"status": str(head.status), "server": head.header("Server") or ""})
         return judge_status(head, self.path, self.statuses)
 
 

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .base import MAX_READ
+from .wire import seen
 
 
 class HttpError(ValueError):
     """The peer's bytes are not an HTTP/1.x response."""
+
+
+class TlsAnswer(HttpError):
+    """The peer answered plain HTTP with a TLS record (mostly an alert): the port speaks TLS."""
+
+
+TLS_RECORDS = (b"\x15\x03", b"\x16\x03")
+"""How a TLS alert or handshake record starts (content type, then major version 3)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ def host_header(name: str, port: int, default_port: int) -> str:
 
 def parse_response_head(data: bytes) -> ResponseHead:
     """Parse a complete response head (everything before the blank line)."""
+    if data.startswith(TLS_RECORDS):
+        raise TlsAnswer(f"answered with a TLS record ({seen(data)}), not HTTP: the port speaks TLS")
     text = data.decode("latin-1")
     lines = text.split("\r\n")
     status_line = lines[0]

@@ -64,6 +64,38 @@ async def test_probe_http_passes_against_nginx(http_nginx: Nginx) -> None:
 
 
 @pytest.mark.asyncio
+async def test_probe_http_fails_on_an_nginx_tls_port_next_to_a_plain_one(http_nginx: Nginx) -> None:
+    """nginx's ``listen ... ssl`` answers plain HTTP with a 400 page that only says it wants TLS."""
+    tls_only = await run_probe(probe("http"), http_nginx.ports["tls"])
+    plain = await run_probe(probe("http"), http_nginx.ports["plain"])
+    assert not tls_only.passed
+    assert tls_only.detail.startswith('GET / answered HTTP/1.1 400 Bad Request (server nginx/1.')
+    assert tls_only.detail.endswith('"The plain HTTP request was sent to HTTPS port" (nginx 497): the port speaks TLS, '
+                                    "not plain HTTP; check it with probe: https (or tls)")
+    assert plain.passed, plain.detail
+
+
+@pytest.mark.parametrize("alert", [
+    b"\x15\x03\x01\x00\x02\x02\x46",  # protocol version, as some TLS stacks answer a plaintext ClientHello
+    b"\x15\x03\x03\x00\x02\x02\x0a",  # unexpected message: its last byte is a line feed
+])
+@pytest.mark.asyncio
+async def test_probe_http_fails_on_a_tls_alert_answer(alert: bytes) -> None:
+    result = await probe_against(serve_banner(alert), probe("http"))
+    assert not result.passed
+    assert result.detail.startswith("GET /: answered with a TLS record ('\\x15\\x03")
+    assert result.detail.endswith("(a TLS alert)), not HTTP: the port speaks TLS; check it with probe: https (or tls)")
+
+
+@pytest.mark.asyncio
+async def test_probe_http_passes_an_ordinary_400() -> None:
+    """Only nginx's plain-HTTP-to-HTTPS page says "TLS port": any other 400 is still an HTTP answer."""
+    result = await probe_against(serve_http("127.0.0.1", 0, status=400, body=b"<html>400 Bad Request: no Host</html>"),
+                                 probe("http"))
+    assert result.passed, result.detail
+
+
+@pytest.mark.asyncio
 async def test_probe_http_rejects_ssh_banner() -> None:
     result = await probe_against(serve_banner(SSH_BANNER), probe("http"))
     assert not result.passed
