@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import zlib
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
@@ -19,22 +18,6 @@ if TYPE_CHECKING:
 
     from .engine import Engine
     from .run import ActivateRun
-
-
-def xdist_workers(config: pytest.Config) -> int | None:
-    """The number of pytest-xdist workers when this process is one of them, else None."""
-    workerinput = getattr(config, "workerinput", None)
-    return int(workerinput["workercount"]) if workerinput else None
-
-
-def xdist_group(check: Check, workers: int) -> str:
-    """The pytest-xdist group of a check: its host's, folded into one group per worker.
-
-    A host never spans two workers (liveness is judged per host), and with one
-    group per worker a worker that learns its first item can probe all of its
-    hosts at once instead of one group after another.
-    """
-    return f"activate-{zlib.crc32(f'{check.host.name}@{check.host.address}'.encode()) % workers}"
 
 
 @functools.cache
@@ -67,13 +50,13 @@ class SpecFile(pytest.File):
         if self.path in self.run.errors:
             raise self.run.errors[self.path]
         secrets = self.run.specs[self.path].secrets
-        grouped = xdist_workers(self.config) if self.config.getoption("loadgroup", False) else None  # set on xdist workers
         for check in self.run.plans[self.path].checks:
-            # `--dist loadgroup` sends node ids ending in "@<group>" to one worker. pytest-xdist
-            # writes that suffix for `xdist_group` marks by setting a private attribute that
-            # pytest >= 9.2 no longer reads, so the items carry it in their node ids themselves.
-            nodeid = f"{self.nodeid}::{check.name}@{xdist_group(check, grouped)}" if grouped else None
-            item = PortCheckItem.from_parent(self, name=check.name, nodeid=nodeid, check=check, secrets=secrets)
+            # The id is given as a string so that pytest parses it as it parses ids read back from
+            # its cache or the command line: `rule[host:port]` becomes name `rule`, params
+            # `host:port` (pytest >= 9.2 compares structured ids; a name holding the brackets
+            # would never match, and --lf, --sw and --deselect would select nothing).
+            item = PortCheckItem.from_parent(self, name=check.name, nodeid=f"{self.nodeid}::{check.name}",
+                                             check=check, secrets=secrets)
             if check.skip_reason:
                 item.add_marker(shared_mark("skip", reason=check.skip_reason))
             yield item

@@ -13,13 +13,13 @@ import pytest
 from . import options
 from .checks import Check
 from .engine import CheckOutcome, Engine
-from .items import CheckError, PortCheckItem, SpecFile, xdist_group, xdist_workers
+from .distribute import scheduler, xdist_group, xdist_workers
+from .items import CheckError, PortCheckItem, SpecFile
 from .probes import registry
-from .run import ActivateRun
+from .run import RUN, ActivateRun
 from .spec import Host, Spec
 from .spec.model import Expect
 
-RUN = pytest.StashKey[ActivateRun]()
 PREVIOUS_SIGTERM = pytest.StashKey["signal._HANDLER"]()
 # Evidence lives in its own module of hooks so output formats never touch collection or the engine.
 pytest_plugins = ["pytest_activate_ports.evidence.hooks"]
@@ -44,7 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
         # `pytest --activate-spec x.yaml` means "run the spec", not "also every test under testpaths".
         config.args[:] = [str(p) for p in settings.specs]
     elif settings.specs:
-        config.args.extend(str(p) for p in settings.specs if str(p) not in config.args)
+        # A spec named by an argument (`spec.yaml::rule[host:port]`, to run one check) is not added whole.
+        named = {(config.invocation_params.dir / arg.partition("::")[0]).resolve() for arg in config.args}
+        config.args.extend(str(p) for p in settings.specs if p.resolve() not in named)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -90,7 +92,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     workers = xdist_workers(session.config)
     if workers:
         # A pytest-xdist worker learns its items group by group (--dist loadgroup; see
-        # items.xdist_group): probe a whole group when its first item asks, so no port
+        # distribute.py): probe a whole group when its first item asks, so no port
         # is dialled by two workers.
         groups: dict[str, list[Check]] = {}
         for check in checks:
@@ -106,6 +108,11 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     finally:
         engine.close()
         PortCheckItem.engine = None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    return scheduler(config, log)
 
 
 @pytest.hookimpl(wrapper=True)

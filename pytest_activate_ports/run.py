@@ -85,3 +85,6 @@ class ActivateRun:
         if empty:
             line += f", {len(empty)} rules match no host ({', '.join(empty[:5])})"
         return line
+
+
+RUN = pytest.StashKey[ActivateRun]()  # the session's one place for settings, specs and plans

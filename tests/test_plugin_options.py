@@ -152,15 +152,3 @@ def test_plugin_activate_result_gives_a_users_test_the_probe_outcome(pytester: p
     """)
     result = pytester.runpytest("--activate-spec", str(spec), str(test_file), "--activate-role", "internet")
     result.assert_outcomes(passed=4)
-
-
-def test_plugin_xdist_workers_probe_only_their_hosts(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
-    """With -n 2 --dist loadgroup each host's checks stay on one worker and every port is dialled once."""
-    pytest.importorskip("xdist")
-    hosts = "".join(f"  h{i}: {{address: 127.0.0.1, roles: [t]}}\n" for i in range(6))
-    rules = "".join(f"  - {{id: up{i}, from: internet, to: t, port: {listener.port}, expect: required}}\n" for i in range(10))
-    spec = write_spec(f"version: 1\nhosts:\n{hosts}rules:\n{rules}")
-    result = pytester.runpytest_subprocess("--activate-spec", str(spec), "-n", "2", "--dist", "loadgroup", "-v")
-    result.assert_outcomes(passed=60)
-    result.stdout.fnmatch_lines(["scheduling tests via LoadGroupScheduling"])
-    assert listener.accepted == 60  # each worker probed only its own hosts' checks

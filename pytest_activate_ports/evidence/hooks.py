@@ -9,27 +9,21 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import TYPE_CHECKING, Generator
+from typing import Generator
 
 import pytest
 
+from ..distribute import is_worker
 from ..items import PortCheckItem
 from . import junit, matrix
 from .record import Observation
-from .recorder import Recorder
+from .recorder import WORKER_DESELECTED, WORKER_RECORD, Recorder
 from ..redact import redact
+from ..run import RUN, ActivateRun
 from .writer import write_json
 
-if TYPE_CHECKING:
-    from ..run import ActivateRun
 
 RECORDER = pytest.StashKey[Recorder]()
-
-
-def _run(config: pytest.Config) -> ActivateRun:
-    from ..plugin import RUN  # the plugin module imports this one: resolve at call time
-
-    return config.stash[RUN]
 
 
 def _secrets(run: ActivateRun) -> set[str]:
@@ -41,7 +35,7 @@ def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
     """Start recording once the specs are loaded; warn once if JUnit testcase properties are off."""
     yield
     config = session.config
-    run = _run(config)
+    run = config.stash[RUN]
     recorder = Recorder(config, run)
     config.stash[RECORDER] = recorder
     config.pluginmanager.register(recorder, "activate-evidence-recorder")  # it hears collection reports itself
@@ -61,7 +55,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         run = recorder.run
         item.user_properties.extend(redact(Observation.of(item).properties(run.role), _secrets(run)))
     report = yield
-    recorder.observe(item, report)
+    entry = recorder.observe(item, report)
+    if entry.done and is_worker(item.config):
+        # The controller writes the evidence: hand it the finished record (redacted, as
+        # other plugins may log reports), carried by pytest-xdist with the report.
+        setattr(report, WORKER_RECORD, redact(entry.to_json(), _secrets(recorder.run)))
     return report
 
 
@@ -77,6 +75,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
     if recorder is None:
         return
     run = recorder.run
+    if is_worker(config):
+        config.workeroutput[WORKER_DESELECTED] = recorder.deselected  # type: ignore[attr-defined]
+        return
     if junit.family(config) is not None and (run.specs or run.errors):
         junit.add_suite_properties(config, redact(junit.suite_properties(config, run, recorder), _secrets(run)))
     if run.settings.evidence is None:
@@ -104,9 +105,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     recorder = config.stash.get(RECORDER, None)
     if recorder is None:
         return
-    if recorder.entries:
-        entries = recorder.entries.values()
-        grid = matrix.cells((e.observation.check.host.name, e.observation.check.label, e.outcome) for e in entries)
+    rows = list(recorder.rows())
+    if rows:
+        grid = matrix.cells((row.host, row.port, row.outcome) for row in rows)
         width = shutil.get_terminal_size().columns
         title = f"activate port matrix (role {recorder.run.role or '-'})"
         matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))

@@ -4,6 +4,11 @@ Outcomes follow pytest's own reading of the setup/call/teardown reports, so
 the evidence file, the matrix and the terminal summary count the same thing.
 What never ran (Ctrl-C, ``-x``, deselection) is listed rather than left out:
 an auditor must be able to tell "not checked" from "checked and fine".
+
+Under pytest-xdist the items run in workers: each worker attaches an item's
+finished record to its teardown report, and the controller's recorder keeps
+those, so the controller's evidence, matrix and counts are the same as a run
+without ``-n`` (tested side by side).
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ import socket
 import time
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 import pytest
 
+from ..distribute import NodeIndex
 from .record import JSON, Observation, spec_json
 
 if TYPE_CHECKING:
@@ -83,6 +89,19 @@ class Entry:
         return self.observation.to_json(self.spec, self.outcome, self.message, finished)
 
 
+class Row(NamedTuple):
+    """What the matrix and the counts need of one item, from a local entry or a worker's record."""
+
+    host: str
+    port: str
+    expect: str
+    outcome: str
+
+
+WORKER_RECORD = "activate_record"  # the teardown report attribute that carries a worker's record
+WORKER_DESELECTED = "activate_deselected"  # the workeroutput key of a worker's deselected items
+
+
 def _last_line(report: pytest.TestReport) -> str:
     if isinstance(report.longrepr, tuple):  # a skip: (path, line, "Skipped: reason")
         return str(report.longrepr[2]).removeprefix("Skipped: ")
@@ -103,6 +122,8 @@ class Recorder:
         self.started = utc_now()
         self.finished: str | None = None
         self.entries: dict[str, Entry] = {}
+        self.remote: dict[str, JSON] = {}  # records that pytest-xdist workers sent, by node id
+        self.remote_selected: list[str] = []  # the items the workers collected (each worker collects them all)
         self.deselected: list[str] = []
         self.collection_errors: list[str] = []
         self.complete = False
@@ -123,6 +144,23 @@ class Recorder:
 
         self.deselected.extend(item.nodeid for item in items if isinstance(item, PortCheckItem))
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, WORKER_RECORD, None)
+        if record is not None and not self.entries:  # only a controller hears a worker's record
+            self.remote[report.nodeid] = record
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
+        if not self.remote_selected:
+            index = NodeIndex(self.run, self.config.rootpath)
+            self.remote_selected = [nodeid for nodeid in ids if index.check(nodeid) is not None]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        known = set(self.deselected)
+        self.deselected.extend(nodeid for nodeid in output.get(WORKER_DESELECTED, ()) if nodeid not in known)
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip()}")
@@ -132,8 +170,8 @@ class Recorder:
         from ..items import PortCheckItem
 
         self.finished = self.finished or utc_now()
-        selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)]
-        not_run = [nodeid for nodeid in selected if not (nodeid in self.entries and self.entries[nodeid].done)]
+        selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)] or self.remote_selected
+        not_run = [nodeid for nodeid in selected if not self._done(nodeid)]
         settings = self.run.settings
         self.complete = exitstatus in _DONE and not not_run and not self.collection_errors
         return {
@@ -162,15 +200,30 @@ class Recorder:
             "collection_errors": self.collection_errors,
         }
 
+    def _done(self, nodeid: str) -> bool:
+        entry = self.entries.get(nodeid)
+        return entry.done if entry is not None else nodeid in self.remote
+
     def records(self) -> Iterator[JSON]:
-        """One evidence record per item that reported, produced as the file is written."""
-        return (entry.to_json() for entry in self.entries.values())
+        """One evidence record per item that reported, in collection order, produced as the file is written."""
+        if not self.remote:
+            return (entry.to_json() for entry in self.entries.values())
+        order = {nodeid: index for index, nodeid in enumerate(self.remote_selected)}
+        return iter(sorted(self.remote.values(), key=lambda record: order.get(record["nodeid"], len(order))))
+
+    def rows(self) -> Iterator[Row]:
+        """Host, port, expectation and outcome of every item that reported, for the matrix and the counts."""
+        for entry in self.entries.values():
+            check = entry.observation.check
+            yield Row(check.host.name, check.label, check.rule.expect.value, entry.outcome)
+        for record in self.records() if self.remote else ():
+            yield Row(record["host"], record["port"], record["expect"], record["outcome"])
 
     def summary(self) -> dict[str, int]:
         """Counts by pytest outcome, plus passes by expectation (the terminal's last line)."""
         counts = {"passed": 0, "failed": 0, "skipped": 0, "error": 0, "required_ok": 0, "optional_ok": 0, "forbidden_ok": 0}
-        for entry in self.entries.values():
-            counts[entry.outcome] += 1
-            if entry.outcome == "passed":
-                counts[f"{entry.observation.check.rule.expect.value}_ok"] += 1
+        for row in self.rows():
+            counts[row.outcome] += 1
+            if row.outcome == "passed":
+                counts[f"{row.expect}_ok"] += 1
         return counts
