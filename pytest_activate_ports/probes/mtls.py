@@ -23,9 +23,10 @@ list of names; instead a TLS 1.2-capped ClientHello is sent and the plaintext
 CertificateRequest is parsed (:mod:`.tlsverify`). Under TLS 1.3 that message
 is encrypted, so a TLS 1.3-only server is reported as "not verifiable".
 
-Servers that finish the handshake and refuse in HTTP instead (nginx answers 400
-"No required SSL certificate was sent") pass (2) and (3) only if that status is
-listed in ``reject_status``.
+Servers that finish the handshake and refuse in HTTP instead pass (2) and (3)
+when the refusal is one of nginx's (``ssl_verify_client on`` answers 400 "No
+required SSL certificate was sent" or "The SSL certificate error", see
+:mod:`.refusals`), or when its status is listed in ``reject_status``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from .connection import Connection
 from .http import request_path
 from .http1 import HttpError, build_request, describe, exchange, host_header
 from .options import OptionError
+from .refusals import CLIENT_CERT_REFUSALS, read_refusal, refusal_text
 from .registry import register
 from .tls import HANDSHAKE_ERRORS
 from .tlsctx import client_context, describe_failure, first_flight, handshake_facts, new_client_context
@@ -122,6 +124,7 @@ async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes
     facts = handshake_facts(writer.get_extra_info("ssl_object"))
     try:
         head = await exchange(reader, writer, request)
+        refusal = await read_refusal(reader, head)
     except HttpError as exc:
         cause = exc.__cause__
         if isinstance(cause, asyncio.IncompleteReadError) and not cause.partial:
@@ -132,6 +135,8 @@ async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes
     finally:
         writer.transport.abort()
     answer = describe(head)
+    if refusal in CLIENT_CERT_REFUSALS:
+        return Exchange(Taken.REJECTED, f"refused in HTTP: {answer} {refusal_text(refusal)}", True, facts=facts)
     if head.status in reject_status:
         return Exchange(Taken.REJECTED, f"refused in HTTP: {answer} (listed in reject_status)", True, facts=facts)
     return Exchange(Taken.ANSWERED, answer, True, facts={**facts, "status": str(head.status)})
@@ -143,7 +148,9 @@ def _refusal(name: str, attempt: Exchange, without: str) -> SubCheck:
         return SubCheck(name, True, f"rejected: {attempt.detail}")
     if attempt.taken is Taken.SILENT:
         return SubCheck(name, None, f"not verified: {attempt.detail}")
-    hint = "; if the server refuses in HTTP, list that status in reject_status" if attempt.taken is Taken.ANSWERED else ""
+    # Only an error status can be a refusal worth listing; a 2xx served the request.
+    refused_in_http = attempt.taken is Taken.ANSWERED and int(attempt.facts.get("status", "200")) >= 300
+    hint = "; if the server refuses in HTTP, list that status in reject_status" if refused_in_http else ""
     return SubCheck(name, False, f"{attempt.taken.value} {without}: {attempt.detail}{hint}")
 
 

@@ -120,15 +120,30 @@ async def test_openssl_tls_probe_and_protocol_floor(pki: Pki, openssl: dict[str,
 
 
 @pytest.mark.asyncio
-async def test_nginx_cac_listener_refuses_in_http_and_passes_with_reject_status(
+async def test_nginx_cac_listener_refusing_in_http_passes_mtls_without_reject_status(
         pki: Pki, client_ca: trustme.CA, nginx: Daemon) -> None:
-    strict = await run_probe(pki.probe("mtls"), nginx.port)
-    lenient = await run_probe(pki.probe("mtls", reject_status=400, acceptable_ca=[rfc4514(client_ca)]), nginx.port)
-    assert not strict.passed
-    assert "no-client-cert-rejected FAILED: answered without a client certificate: HTTP/1.1 400 Bad Request" in strict.detail
-    assert lenient.passed, lenient.detail
-    assert lenient.checks[1].detail.startswith("rejected: refused in HTTP: HTTP/1.1 400 Bad Request (server nginx/")
-    assert lenient.checks[3].detail.startswith("accepted and answered HTTP/1.1 200 OK")
+    """``ssl_verify_client on`` completes the handshake, then answers nginx's own 400 pages."""
+    result = await run_probe(pki.probe("mtls", acceptable_ca=[rfc4514(client_ca)]), nginx.port)
+    assert result.passed, result.detail
+    assert result.checks[1].detail.startswith("rejected: refused in HTTP: HTTP/1.1 400 Bad Request (server nginx/")
+    assert result.checks[1].detail.endswith('"No required SSL certificate was sent" (nginx 496)')
+    assert result.checks[2].detail.endswith('"The SSL certificate error" (nginx 495)')
+    assert result.checks[3].detail.startswith("accepted and answered HTTP/1.1 200 OK")
+
+
+@pytest.mark.asyncio
+async def test_nginx_cac_listener_with_the_wrong_client_ca_fails_mtls(pki: Pki, nginx: Daemon) -> None:
+    """nginx refusing the spec's own certificate ("The SSL certificate error") fails client-cert-accepted."""
+    other = trustme.CA(organization_name="a client CA nginx does not trust").issue_cert("jane.doe@example.mil")
+    folder = pki.config.client_cert.parent if pki.config.client_cert else None
+    assert folder is not None
+    other.cert_chain_pems[0].write_to_path(str(folder / "other.pem"))
+    other.private_key_pem.write_to_path(str(folder / "other.key"))
+    result = await run_probe(pki.changed(client_cert=folder / "other.pem", client_key=folder / "other.key").probe("mtls"),
+                             nginx.port)
+    assert not result.passed
+    assert result.checks[3].passed is False
+    assert result.checks[3].detail.endswith('"The SSL certificate error" (nginx 495)')
 
 
 @pytest.mark.asyncio

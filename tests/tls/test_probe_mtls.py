@@ -65,6 +65,20 @@ async def test_probe_mtls_fails_when_client_certs_are_optional(
     assert not result.passed
     assert verdicts(result) == {**dict.fromkeys(NAMES, True), "no-client-cert-rejected": False}
     assert "no-client-cert-rejected FAILED: answered without a client certificate: HTTP/1.1 200 OK" in result.detail
+    assert "reject_status" not in result.detail  # a 200 served the request: listing it would be no fix
+
+
+@pytest.mark.asyncio
+async def test_probe_mtls_fails_a_server_answering_400_to_everyone(
+        pki: Pki, localhost_cert: trustme.LeafCert, serve: Serve) -> None:
+    """A 400 for another reason (here to the spec's own certificate too) is not nginx's client-certificate refusal."""
+    port = await serve(server_context(localhost_cert, client_ca=pki.client_ca, verify=ssl.CERT_OPTIONAL),
+                       answer_http(400, b"<html><title>400 Bad Request</title>missing X-Tenant header</html>\n"))
+    result = await run_probe(pki.probe("mtls"), port)
+    assert not result.passed
+    assert verdicts(result) == {**dict.fromkeys(NAMES, True), "no-client-cert-rejected": False}
+    assert ("no-client-cert-rejected FAILED: answered without a client certificate: HTTP/1.1 400 Bad Request; "
+            "if the server refuses in HTTP, list that status in reject_status") in result.detail
 
 
 @pytest.mark.asyncio
