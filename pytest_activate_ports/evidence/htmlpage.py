@@ -9,7 +9,7 @@ from __future__ import annotations
 from html import escape
 from importlib import resources
 
-from .merge import TABLE_HEAD, VANTAGE_HEAD, Cell, Failure, Report, Row
+from .merge import TABLE_HEAD, VANTAGE_HEAD, Cell, Failure, Report, Row, vantage_facts
 
 
 def _css() -> str:
@@ -25,7 +25,8 @@ def _status_class(status: str) -> str:
 
 
 def _cell(cell: Cell) -> str:
-    return f'<td class="cell {_status_class(cell.status)}" title="{escape(cell.detail)}">{escape(cell.text)}</td>'
+    title = "\n".join((cell.detail, *cell.warnings))
+    return f'<td class="cell {_status_class(cell.status)}" title="{escape(title)}">{escape(cell.text)}</td>'
 
 
 def _summary_row(row: Row) -> str:
@@ -65,12 +66,16 @@ def render(report: Report) -> str:
         f'<p class="meta">Generated {escape(report.generated)} from {len(report.vantages)} vantage(s): {escape(vantages)}. '
         f"{len(report.rows)} checks, {len(report.failures)} failed.</p></header>",
         '<section id="vantages"><h2>Vantages</h2><div class="scroll"><table class="vantages"><thead>'
-        + _row(list(VANTAGE_HEAD), "th") + "</thead><tbody>" + "".join(_row(v.facts()) for v in report.vantages)
+        + _row(list(VANTAGE_HEAD), "th") + "</thead><tbody>" + "".join(_row(vantage_facts(v)) for v in report.vantages)
         + "</tbody></table></div></section>",
     ]
     if report.warnings:
         body.append('<section id="warnings" class="warnings"><h2>Warnings</h2><ul>'
                     + "".join(f"<li>{escape(w)}</li>" for w in report.warnings) + "</ul></section>")
+    if report.check_warnings:
+        body.append(f'<section id="check-warnings" class="warnings"><h2>Check warnings ({len(report.check_warnings)})</h2><ul>'
+                    + "".join(f"<li><strong>{escape(w.title)}</strong>: {escape(w.text)}</li>" for w in report.check_warnings)
+                    + "</ul></section>")
     body.append(f'<section id="failures"><h2>Failures ({len(report.failures)})</h2>')
     body.append("".join(_failure(f) for f in report.failures) or '<p class="none">No check failed from any vantage.</p>')
     body.append("</section>")
@@ -78,7 +83,7 @@ def render(report: Report) -> str:
     body.append(f'<section id="summary"><h2>Port summary</h2><div class="scroll"><table id="port-summary" class="summary">'
                 f"<thead>{head}</thead><tbody>" + "".join(_summary_row(r) for r in report.rows) + "</tbody></table></div></section>")
     body.append("<footer>Cells: pass / FAIL / ERROR / skip (unproven) / not applicable (when false) / not run / "
-                "— (not checked from that vantage). Hover a cell for what was observed.</footer>")
+                "— (not checked from that vantage); ⚠ the check raised a warning. Hover a cell for what was observed.</footer>")
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>ACTIVATE port report: {escape(vantages)}</title><style>{_css()}</style></head>"

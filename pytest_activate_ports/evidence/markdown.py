@@ -1,23 +1,44 @@
-"""The merged report as GitHub-flavoured Markdown (for a CI job summary or a merge request comment)."""
+"""The merged report as GitHub-flavoured Markdown (for a CI job summary or a merge request comment).
+
+Banners, HTTP reason phrases, certificate names and even spec names may come
+from a peer or a hostile file, and Markdown passes HTML through: every value
+is made inert text here (HTML-escaped, Markdown punctuation escaped, control
+characters dropped) before it meets an auditor's wiki or merge request.
+"""
 
 from __future__ import annotations
 
-from .merge import TABLE_HEAD, VANTAGE_HEAD, Failure, Report, Row
+import html
+import re
+import unicodedata
+
+from .merge import TABLE_HEAD, VANTAGE_HEAD, Failure, Report, Row, vantage_facts
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~#])")
+
+
+def printable(value: str) -> str:
+    """``value`` on one line without control characters (C0, C1, bidirectional overrides and other format marks)."""
+    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in value).split())
 
 
 def _text(value: str) -> str:
-    """A table cell: pipes escaped, line breaks flattened (either would break the table)."""
-    return " ".join(value.replace("\\", "\\\\").replace("|", "\\|").split())
+    """Inert Markdown text for a cell or a line: printable, HTML-escaped, Markdown punctuation backslash-escaped."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(printable(value), quote=False))
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(_text(h) for h in head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(_text(c) for c in row) + " |" for row in rows)]
+    return _inert_table([_text(h) for h in head], [[_text(c) for c in row] for row in rows])
+
+
+def _inert_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A table of cells already made inert by :func:`_text`."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def _failure(failure: Failure) -> list[str]:
     record = failure.record
-    lines = [f"### {record['outcome'].upper()} {failure.title}", "", _text(record["message"]), ""]
+    lines = [f"### {record['outcome'].upper()} {_text(failure.title)}", "", _text(record["message"]), ""]
     lines += [f"- **{label}:** {_text(value)}" for label, value in failure.facts()]
     if failure.subchecks:
         result = {True: "pass", False: "FAIL", None: "unverified"}
@@ -27,27 +48,34 @@ def _failure(failure: Failure) -> list[str]:
 
 
 def _summary(row: Row) -> list[str]:
+    """The row's inert cells; failed and errored verdicts in bold."""
     spec, rule, _, port = row.key
-    marks = {"failed": "**FAIL**", "error": "**ERROR**"}
-    return [port, row.protocol, f"{row.location} {row.address}".strip(), row.direction, row.required,
-            f"{row.purpose or '—'} ({spec} · {rule})", *(marks.get(cell.status, cell.text) for cell in row.cells)]
+    described = [port, row.protocol, f"{row.location} {row.address}".strip(), row.direction, row.required,
+                 f"{row.purpose or '—'} ({spec} · {rule})"]
+    verdicts = [f"**{_text(c.text)}**" if c.status in ("failed", "error") else _text(c.text) for c in row.cells]
+    return [*map(_text, described), *verdicts]
 
 
 def render(report: Report) -> str:
     """The whole document."""
     labels = [v.label for v in report.vantages]
     lines = ["# ACTIVATE network port report", "",
-             f"Generated {report.generated} from {len(labels)} vantage(s): {', '.join(labels)}. "
+             f"Generated {report.generated} from {len(labels)} vantage(s): {_text(', '.join(labels))}. "
              f"{len(report.rows)} checks, {len(report.failures)} failed.", "",
-             "## Vantages", "", *_table(list(VANTAGE_HEAD), [v.facts() for v in report.vantages]), ""]
+             "## Vantages", "", *_table(list(VANTAGE_HEAD), [vantage_facts(v) for v in report.vantages]), ""]
     if report.warnings:
         lines += ["## Warnings", ""]
         for warning in report.warnings:
             lines += [f"> **Warning:** {_text(warning)}", ""]
+    if report.check_warnings:
+        lines += [f"## Check warnings ({len(report.check_warnings)})", ""]
+        lines += [f"- **{_text(w.title)}:** {_text(w.text)}" for w in report.check_warnings]
+        lines += [""]
     lines += [f"## Failures ({len(report.failures)})", ""]
     for failure in report.failures:
         lines += _failure(failure)
     if not report.failures:
         lines += ["No check failed from any vantage.", ""]
-    lines += ["## Port summary", "", *_table([*TABLE_HEAD, *labels], [_summary(r) for r in report.rows]), ""]
+    head = [_text(h) for h in (*TABLE_HEAD, *labels)]
+    lines += ["## Port summary", "", *_inert_table(head, [_summary(r) for r in report.rows]), ""]
     return "\n".join(lines)

@@ -7,15 +7,13 @@ instead of silently vanishing from the audit.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
+from .read import Key, Vantage, key_of
 from .record import JSON
-from .recorder import SCHEMA_VERSION, utc_now
+from .recorder import utc_now
 
-Key = tuple[str, str, str, str]  # spec name, rule id, host, port label
 CELL_TEXT = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "not-run": "not run", "n/a": "—"}
 TABLE_HEAD = ("Port", "Protocol", "Location", "Direction", "Required", "Purpose")
 VANTAGE_HEAD = ("Vantage", "Runner", "Run (UTC)", "Complete", "Passed", "Failed", "Skipped", "Errors", "Spec (sha256)",
@@ -23,35 +21,15 @@ VANTAGE_HEAD = ("Vantage", "Runner", "Run (UTC)", "Complete", "Passed", "Failed"
 REQUIRED_TEXT = {"required": "Yes", "optional": "Optional", "forbidden": "No (must be closed)"}
 
 
-class ReportError(Exception):
-    """An input file is not evidence this version can merge."""
-
-
-@dataclass(frozen=True)
-class Vantage:
-    """One evidence file: the run of one vantage."""
-
-    label: str
-    source: Path
-    document: JSON
-
-    @property
-    def role(self) -> str | None:
-        role: str | None = self.document["role"]
-        return role
-
-    def specs(self) -> dict[str, JSON]:
-        return {spec["name"]: spec for spec in self.document["specs"]}
-
-    def facts(self) -> list[str]:
-        """The cells of this vantage's line in the report's vantage table (see ``VANTAGE_HEAD``)."""
-        doc, counts = self.document, self.document["summary"]
-        specs = ", ".join(f"{s['name']} ({s['sha256'][:12]})" for s in doc["specs"])
-        started, finished = (doc[k].replace("T", " ").rstrip("Z") for k in ("started", "finished"))
-        same_day = started[:10] == finished[:10]
-        return [self.label, doc["runner"]["hostname"], f"{started} → {finished[11:] if same_day else finished}",
-                "yes" if doc["complete"] else "NO", *(str(counts[k]) for k in ("passed", "failed", "skipped", "error")),
-                specs, f"{doc['tool']['name']} {doc['tool']['version']}", self.source.name]
+def vantage_facts(vantage: Vantage) -> list[str]:
+    """The cells of a vantage's line in the report's vantage table (see ``VANTAGE_HEAD``)."""
+    doc, counts = vantage.document, vantage.counts()
+    specs = ", ".join(f"{s['name']} ({s['sha256'][:12]})" for s in doc["specs"])
+    started, finished = (doc[k].replace("T", " ").rstrip("Z") for k in ("started", "finished"))
+    same_day = started[:10] == finished[:10]
+    return [vantage.label, vantage.runner, f"{started} → {finished[11:] if same_day else finished}",
+            "yes" if doc["complete"] else "NO", *(str(counts[k]) for k in ("passed", "failed", "skipped", "error")),
+            specs, f"{doc['tool']['name']} {doc['tool']['version']}", vantage.source.name]
 
 
 @dataclass(frozen=True)
@@ -60,12 +38,13 @@ class Cell:
 
     status: str  # passed, failed, error, skipped, not-run, n/a
     detail: str
+    warnings: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
         if self.status == "skipped" and self.detail.startswith("not applicable"):
             return "not applicable"
-        return CELL_TEXT[self.status]
+        return CELL_TEXT[self.status] + (" ⚠" if self.warnings else "")
 
 
 @dataclass(frozen=True)
@@ -80,6 +59,9 @@ class Row:
     required: str
     purpose: str
     cells: tuple[Cell, ...]
+    expect: str
+    sources: tuple[str, ...]  # the vantage roles the rule runs from
+    host_roles: tuple[str, ...]
 
     @property
     def port(self) -> str:
@@ -116,6 +98,19 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class CheckWarning:
+    """A warning a check raised although it may have passed (a certificate about to expire, a standalone MongoDB)."""
+
+    vantage: str
+    record: JSON
+    text: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.vantage} · {self.record['rule']} [{self.record['host']}:{self.record['port']}]"
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything a rendered report shows, in display order."""
 
@@ -124,33 +119,13 @@ class Report:
     failures: tuple[Failure, ...]
     rows: tuple[Row, ...]
     generated: str
-
-
-def load(paths: Sequence[Path]) -> list[Vantage]:
-    """Read evidence files; labels are the roles, made unique with the runner's host name."""
-    documents: list[tuple[Path, JSON]] = []
-    for path in paths:
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReportError(f"{path}: cannot read evidence: {exc}") from None
-        if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
-            found = document.get("schema_version") if isinstance(document, dict) else None
-            raise ReportError(f"{path}: not an activate evidence file of schema_version {SCHEMA_VERSION} (found {found!r})")
-        documents.append((path, document))
-    roles = [str(doc["role"] or "-") for _, doc in documents]
-    return [Vantage(role if roles.count(role) == 1 else f"{role} @ {doc['runner']['hostname']} ({path.name})", path, doc)
-            for role, (path, doc) in zip(roles, documents)]
-
-
-def _key(record: JSON) -> Key:
-    return (record["spec"], record["rule"], record["host"], record["port"])
+    check_warnings: tuple[CheckWarning, ...] = ()
 
 
 def _cell(vantage: Vantage, records: dict[Key, JSON], key: Key, sources: Sequence[str]) -> Cell:
     record = records.get(key)
     if record is not None:
-        return Cell(record["outcome"], record["message"] or record["observed"])
+        return Cell(record["outcome"], record["message"] or record["observed"], tuple(record["warnings"]))
     if key[0] not in vantage.specs():
         return Cell("n/a", f"{vantage.label} did not run spec {key[0]}")
     if vantage.role not in sources:
@@ -158,9 +133,14 @@ def _cell(vantage: Vantage, records: dict[Key, JSON], key: Key, sources: Sequenc
     return Cell("not-run", f"{vantage.label} selected no result for it (deselected, interrupted or not collected)")
 
 
+def _host(spec: JSON, host: str) -> JSON:
+    info: JSON = spec["hosts"].get(host, {"address": "", "roles": []})
+    return info
+
+
 def _describe(spec: JSON, rule: JSON, host: str) -> tuple[str, str, str, str, str]:
     """(location, address, direction, required, purpose) as the guide's summary table words them."""
-    info = spec["hosts"].get(host, {"address": "", "roles": []})
+    info = _host(spec, host)
     roles = ", ".join(info["roles"])
     location = f"{host} ({roles})" if roles else host
     direction = f"{', '.join(rule['from'])} → {roles or host}"
@@ -172,9 +152,9 @@ def _describe(spec: JSON, rule: JSON, host: str) -> tuple[str, str, str, str, st
     return location, info["address"], direction, required, rule["reason"]
 
 
-def merge(vantages: Sequence[Vantage]) -> Report:
-    """One report from the vantages' evidence, failures listed first."""
-    records = [{_key(r): r for r in v.document["records"]} for v in vantages]
+def merge(vantages: Sequence[Vantage], notes: Sequence[str] = ()) -> Report:
+    """One report from the vantages' evidence, failures listed first; ``notes`` (from reading) lead the warnings."""
+    records = [{key_of(r): r for r in v.records} for v in vantages]
     rows: dict[Key, Row] = {}
     for vantage in vantages:
         for spec in vantage.document["specs"]:
@@ -184,15 +164,17 @@ def merge(vantages: Sequence[Vantage]) -> Report:
                         key = (spec["name"], rule["id"], host, port)
                         if key not in rows:
                             cells = tuple(_cell(v, r, key, rule["from"]) for v, r in zip(vantages, records))
-                            rows[key] = Row(key, rule["probe"], *_describe(spec, rule, host), cells)
+                            rows[key] = Row(key, rule["probe"], *_describe(spec, rule, host), cells, rule["expect"],
+                                            tuple(rule["from"]), tuple(_host(spec, host)["roles"]))
     for vantage, by_key in zip(vantages, records):
         for key, record in by_key.items():  # evidence whose spec list was cut short still shows every item
             if key not in rows:
                 cells = tuple(_cell(v, r, key, [vantage.role or "-"]) for v, r in zip(vantages, records))
                 rows[key] = Row(key, record["probe"], record["host"], record["address"], "", REQUIRED_TEXT[record["expect"]],
-                                record["reason"], cells)
-    failures = tuple(Failure(v.label, r) for v in vantages for r in v.document["records"] if r["outcome"] in ("failed", "error"))
-    return Report(tuple(vantages), tuple(_warnings(vantages)), failures, tuple(rows.values()), utc_now())
+                                record["reason"], cells, record["expect"], (vantage.role or "-",), ())
+    failures = tuple(Failure(v.label, r) for v in vantages for r in v.records if r["outcome"] in ("failed", "error"))
+    check_warnings = tuple(CheckWarning(v.label, r, w) for v in vantages for r in v.records for w in r["warnings"])
+    return Report(tuple(vantages), (*notes, *_warnings(vantages)), failures, tuple(rows.values()), utc_now(), check_warnings)
 
 
 def _warnings(vantages: Sequence[Vantage]) -> list[str]:
@@ -210,11 +192,12 @@ def _warnings(vantages: Sequence[Vantage]) -> list[str]:
         missing = [v.label for v in vantages if name not in v.specs()]
         if missing:
             out.append(f"spec {name!r} was not run from {', '.join(missing)}")
-    for vantage in vantages:
-        doc: Any = vantage.document
+    for evidence in {id(v.evidence): v.evidence for v in vantages}.values():
+        doc: Any = evidence.document
+        who = f"{', '.join(role or '-' for role in evidence.roles)} ({evidence.source.name})"
         if not doc["complete"]:
-            out.append(f"{vantage.label} ({vantage.source.name}) is incomplete (exit status {doc['exit_status']}): "
+            out.append(f"{who} is incomplete (exit status {doc['exit_status']}): "
                        f"{len(doc['not_run'])} selected checks never ran, {len(doc['collection_errors'])} collection errors")
         if doc["deselected"]:
-            out.append(f"{vantage.label} deselected {len(doc['deselected'])} checks (-k/-m/--deselect)")
+            out.append(f"{who} deselected {len(doc['deselected'])} checks (-k/-m/--deselect)")
     return out

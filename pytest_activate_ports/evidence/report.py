@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import htmlpage, markdown
-from .merge import ReportError, load, merge
+from .merge import merge
+from .read import EvidenceError, load
 from .writer import write_atomic
 
 
@@ -36,8 +37,8 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     fmt = args.format or ("md" if args.output is not None and args.output.suffix.lower() in (".md", ".markdown") else "html")
     try:
-        report = merge(load(args.evidence))
-    except ReportError as exc:
+        report = merge(*load(args.evidence))
+    except EvidenceError as exc:
         print(f"activate-ports report: {exc}", file=sys.stderr)
         return 2
     text = htmlpage.render(report) if fmt == "html" else markdown.render(report)

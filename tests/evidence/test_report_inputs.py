@@ -1,0 +1,142 @@
+"""What ``activate-ports report`` reads: files given twice, one role in two files, multi-vantage files,
+hostile text in records, check warnings, and damaged or future evidence."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+import trustme
+
+from pytest_activate_ports.emulate.tls import server_context
+from pytest_activate_ports.evidence.report import main
+
+from .conftest import run_vantage
+from .test_evidence_mtls import ThreadedTlsListener
+from .test_report import SummaryTable
+
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> | `code` [link](http://x) \x1b[31mred\x00\u202egnp.exe\r\nnext"
+
+
+def report(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def rewrite(path: Path, change: Callable[[dict[str, Any]], None], name: str | None = None) -> Path:
+    document = json.loads(path.read_text())
+    change(document)
+    target = path.with_name(name) if name else path
+    target.write_text(json.dumps(document))
+    return target
+
+
+def columns(page: str) -> list[str]:
+    """The vantage column heads of the summary table (after the six description columns)."""
+    head = page.split('id="port-summary"', 1)[1].split("</thead>", 1)[0]
+    return re.findall(r"<th>([^<]*)</th>", head)[6:]
+
+
+def test_report_reads_a_file_given_twice_once(two_vantages: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    internet, _ = two_vantages
+    status, page, err = report(capsys, internet, internet)
+    assert status == 0 and columns(page) == ["internet"]
+    assert f"warning: {internet} was given more than once; it is read once" in err
+    assert "(internet.json) (internet.json)" not in page and "internet.json), internet" not in page
+
+
+def test_report_says_when_one_role_comes_from_two_files(two_vantages: tuple[Path, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    internet, _ = two_vantages
+    again = rewrite(internet, lambda doc: None, "internet-rerun.json")
+    status, page, err = report(capsys, internet, again)
+    assert status == 0 and columns(page) == ["internet (internet.json)", "internet (internet-rerun.json)"]
+    assert "role internet was checked in 2 different files (internet.json, internet-rerun.json): shown as separate columns" in err
+
+
+def test_report_splits_a_multi_vantage_file_into_one_column_per_role(two_vantages: tuple[Path, Path], tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    documents = [json.loads(path.read_text()) for path in two_vantages]
+    combined = {**documents[0], "role": None,
+                "records": [{**record, "role": doc["role"]} for doc in documents for record in doc["records"]]}
+    (tmp_path / "all.json").write_text(json.dumps(combined))
+    _, one_file, _ = report(capsys, tmp_path / "all.json")
+    _, two_files, _ = report(capsys, *two_vantages)
+    assert columns(one_file) == columns(two_files) == ["internet", "control-plane"]
+    assert SummaryTable(one_file).rows == SummaryTable(two_files).rows
+    assert SummaryTable(one_file).failures == SummaryTable(two_files).failures
+
+
+def test_report_markdown_makes_hostile_record_text_inert(two_vantages: tuple[Path, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    def poison(document: dict[str, Any]) -> None:
+        document["specs"][0]["name"] = f"acme {HOSTILE}"
+        document["specs"][0]["rules"][1]["reason"] = HOSTILE
+        for record in document["records"]:
+            record["spec"] = f"acme {HOSTILE}"
+            record["message"] = record["observed"] = f"HTTP/1.1 200 {HOSTILE}"
+            record["warnings"] = [f"Server: <b>evil</b> {HOSTILE}"]
+
+    internet = rewrite(two_vantages[0], poison)
+    status, out, _ = report(capsys, internet, "--format", "md")
+    assert status == 0
+    for raw in ("<script", "<img", "<b>", "\x1b", "\x00", "\u202e", "\r", "`code`"):
+        assert raw not in out, raw
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt; \\| \\`code\\` \\[link\\](http://x)" in out
+    table = [line for line in out.split("## Port summary")[1].splitlines() if line.startswith("| ")]
+    assert table and all(len(re.findall(r"(?<!\\)\|", line)) == 6 + 1 + 1 for line in table)  # 7 cells: one vantage
+    assert "## Check warnings (5)" in out and "Server: &lt;b&gt;evil&lt;/b&gt;" in out
+
+
+@pytest.fixture
+def expiring_tls(ca: trustme.CA) -> Iterator[int]:
+    """A TLS listener whose certificate expires in five days (inside the default 14-day warning window)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    leaf = ca.issue_cert("127.0.0.1", not_after=now + datetime.timedelta(days=5))
+    listener = ThreadedTlsListener(server_context(leaf))
+    yield listener.port
+    listener.close()
+
+
+def test_report_shows_certificate_expiry_warnings(pytester: pytest.Pytester, write_spec: Callable[[str], Path], ca_pem: Path,
+                                                  expiring_tls: int, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_spec(f"""
+version: 1
+hosts:
+  lb: {{address: 127.0.0.1, roles: [control-plane], port_map: {{443: {expiring_tls}}}}}
+tls: {{ca: {ca_pem}}}
+rules:
+  - {{id: ui-https, from: internet, to: lb, port: 443, expect: required, probe: tls}}
+""")
+    run_vantage(pytester, spec, "internet", "--activate-evidence", "e.json").assert_outcomes(passed=1)
+    _, page, _ = report(capsys, pytester.path / "e.json")
+    assert '<section id="check-warnings"' in page and "Check warnings (1)" in page
+    assert re.search(r"internet · ui-https \[lb:443\]</strong>: 127\.0\.0\.1:443 certificate expires in [45]\.\d days", page)
+    assert dict(SummaryTable(page).rows)["ui-https[lb:443]"][-1] == "pass ⚠"
+    _, markdown, _ = report(capsys, pytester.path / "e.json", "--format", "md")
+    assert re.search(r"- \*\*internet · ui-https \\\[lb:443\\\]:\*\* 127\.0\.0\.1:443 certificate expires in [45]\.\d days", markdown)
+    assert "| pass ⚠ |" in markdown
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda doc: doc.update(schema_version=2), "evidence schema_version 2 is newer than this activate-ports reads (1): "
+                                               "upgrade pytest-activate-ports"),
+    (lambda doc: doc.update(schema_version="1"), "evidence schema_version '1' is not one this activate-ports reads (1)"),
+    (lambda doc: doc.pop("specs"), "damaged evidence file: missing specs"),
+    (lambda doc: doc["records"][0].pop("outcome"), "damaged evidence file: missing records[0].outcome"),
+    (lambda doc: doc["specs"][0]["rules"].append(3), "damaged evidence file: missing specs[0].rules[7].id, "
+                                                     "specs[0].rules[7].from, specs[0].rules[7].to and 7 more"),
+    (lambda doc: doc["tool"].update(name="other"), "not an activate-ports evidence file (written by pytest --activate-evidence)"),
+])
+def test_report_refuses_future_foreign_and_damaged_evidence_in_one_line(
+        two_vantages: tuple[Path, Path], capsys: pytest.CaptureFixture[str], change: Callable[[dict[str, Any]], None],
+        problem: str) -> None:
+    broken = rewrite(two_vantages[0], change, "broken.json")
+    status, out, err = report(capsys, broken)
+    assert (status, out) == (2, "")
+    assert err == f"activate-ports report: {broken}: {problem}\n"
