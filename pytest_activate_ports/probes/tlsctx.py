@@ -159,18 +159,21 @@ def handshake_facts(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> Mapping[str, s
 
 
 def certificate_facts(der: bytes | None) -> Mapping[str, str]:
-    """Subject, issuer and expiry of an unverified DER certificate (empty when unreadable)."""
+    """Subject, issuer, expiry and SAN names of an unverified DER certificate (empty when unreadable)."""
     if not der:
         return {}
     try:
         summary = summarize_certificate(der)
     except TlsParseError:
         return {}
-    return {
+    facts = {
         "subject": format_name(summary.subject),
         "issuer": format_name(summary.issuer),
         "not_after": f"{summary.not_after:%b} {summary.not_after.day:2d} {summary.not_after:%H:%M:%S %Y} GMT",
     }
+    if summary.san:
+        facts["san"] = ", ".join(summary.san)
+    return facts
 
 
 def describe(facts: Mapping[str, str]) -> str:

@@ -11,6 +11,7 @@ sockets here; :mod:`.mtls` and :mod:`.tls` feed it bytes.
 from __future__ import annotations
 
 import datetime
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -52,6 +53,8 @@ class CertificateSummary:
     subject: Name
     issuer: Name
     not_after: datetime.datetime
+    san: tuple[str, ...] = ()
+    """DNS names and IP addresses of the subjectAltName extension, in certificate order."""
 
 
 @dataclass(frozen=True)
@@ -158,11 +161,38 @@ def summarize_certificate(der: bytes) -> CertificateSummary:
     validity = _children(der, fields[3][1], fields[3][2])
     if len(validity) != 2:
         raise TlsParseError("malformed certificate validity")
+    extensions = next((f for f in fields[6:] if f[0] == 0xA3), None)  # [3] EXPLICIT Extensions
     return CertificateSummary(
         subject=_name_at(der, fields[4][1], fields[4][2]),
         issuer=_name_at(der, fields[2][1], fields[2][2]),
         not_after=_time(validity[1][0], der[validity[1][1]:validity[1][2]]),
+        san=_alt_names(der, extensions[1], extensions[2]) if extensions else (),
     )
+
+
+_SAN_OID = "2.5.29.17"
+
+
+def _alt_names(der: bytes, start: int, end: int) -> tuple[str, ...]:
+    """The dNSName and iPAddress entries of a subjectAltName among ``Extensions`` (RFC 5280 4.2.1.6)."""
+    _, seq_start, seq_end = _tlv(der, start, end)
+    for _, ext_start, ext_end in _children(der, seq_start, seq_end):
+        parts = _children(der, ext_start, ext_end)
+        if not parts or parts[0][0] != 0x06 or _oid(der[parts[0][1]:parts[0][2]]) != _SAN_OID:
+            continue
+        tag, value_start, value_end = parts[-1]  # extnValue, after the optional critical flag
+        if tag != 0x04:
+            raise TlsParseError("subjectAltName value is not an OCTET STRING")
+        _, names_start, names_end = _tlv(der, value_start, value_end)
+        names = []
+        for name_tag, name_start, name_end in _children(der, names_start, names_end):
+            raw = der[name_start:name_end]
+            if name_tag == 0x82:  # [2] dNSName
+                names.append(raw.decode("ascii", "replace"))
+            elif name_tag == 0x87 and len(raw) in (4, 16):  # [7] iPAddress
+                names.append(ipaddress.ip_address(raw).compressed)
+        return tuple(names)
+    return ()
 
 
 def _u16(data: bytes, pos: int) -> int:

@@ -118,6 +118,8 @@ async def test_probe_tls_fails_on_a_wrong_host_name(pki: Pki, localhost_cert: tr
     result = await run_probe(pki.probe("tls"), port, name="portal.example.mil")
     assert not result.passed
     assert "Hostname mismatch, certificate is not valid for 'portal.example.mil'" in result.detail
+    assert "; SAN localhost, 127.0.0.1, ::1;" in result.detail  # the names it is valid for
+    assert result.facts["san"] == "localhost, 127.0.0.1, ::1"
 
 
 @pytest.mark.asyncio

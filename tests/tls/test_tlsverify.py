@@ -82,6 +82,16 @@ def test_summarize_certificate_names_subject_issuer_and_expiry() -> None:
     assert ("O", "summary CA") in summary.issuer
     assert summary.not_after == not_after.replace(tzinfo=datetime.timezone.utc)
     assert certificate_facts(der)["not_after"] == "May 17 08:30:00 2031 GMT"  # getpeercert()'s format
+    assert summary.san == ("localhost",)
+
+
+def test_summarize_certificate_lists_dns_and_ip_alt_names_as_getpeercert_shows_them() -> None:
+    leaf = trustme.CA().issue_cert("db.internal.example", "10.0.0.5", "2001:db8::5", "*.example.org")
+    der = ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+    assert summarize_certificate(der).san == ("db.internal.example", "10.0.0.5", "2001:db8::5", "*.example.org")
+    assert certificate_facts(der)["san"] == "db.internal.example, 10.0.0.5, 2001:db8::5, *.example.org"
+    ca_der = ssl.PEM_cert_to_DER_cert(trustme.CA().cert_pem.bytes().decode())
+    assert summarize_certificate(ca_der).san == () and "san" not in certificate_facts(ca_der)
 
 
 def test_parse_certificate_request_lists_ca_names_in_order() -> None:
