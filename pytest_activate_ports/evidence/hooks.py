@@ -111,6 +111,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         width = shutil.get_terminal_size().columns
         title = f"activate port matrix (role {recorder.run.role or '-'})"
         matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))
+    warnings = recorder.warnings()
+    if warnings and config.get_verbosity() >= -1:
+        # A pass with a warning (a certificate expiring soon) must not hide behind a dot.
+        terminalreporter.write_sep("-", f"activate warnings: {len(warnings)}", yellow=True)
+        for warning in warnings:
+            terminalreporter.write_line(f"WARNING {warning}", yellow=True)
     if recorder.outcome_line is not None:
         text, colour = recorder.outcome_line
         if colour or config.get_verbosity() >= 0:

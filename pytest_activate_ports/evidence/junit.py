@@ -62,6 +62,7 @@ def suite_properties(config: pytest.Config, run: ActivateRun, recorder: Recorder
     ]
     if run.settings.evidence is not None:
         props.append(("activate.evidence", str(run.settings.evidence)))
+    props += [("activate.warning", warning) for warning in recorder.warnings()]
     return props
 
 

@@ -138,6 +138,7 @@ class Observation:
             ("activate.observed", self.observed),
             ("activate.elapsed_ms", "" if elapsed is None else f"{elapsed:g}"),
             ("activate.reason", rule.reason),
+            *(("activate.warning", warning) for warning in (self.verdict.warnings if self.verdict else ())),
         ]
 
     def to_json(self, spec: str, outcome: str, message: str, finished: str) -> JSON:

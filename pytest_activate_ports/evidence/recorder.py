@@ -90,12 +90,14 @@ class Entry:
 
 
 class Row(NamedTuple):
-    """What the matrix and the counts need of one item, from a local entry or a worker's record."""
+    """What the matrix, the counts and the warnings need of one item, from a local entry or a worker's record."""
 
+    nodeid: str
     host: str
     port: str
     expect: str
     outcome: str
+    warnings: Sequence[str]
 
 
 WORKER_RECORD = "activate_record"  # the teardown report attribute that carries a worker's record
@@ -213,11 +215,17 @@ class Recorder:
 
     def rows(self) -> Iterator[Row]:
         """Host, port, expectation and outcome of every item that reported, for the matrix and the counts."""
-        for entry in self.entries.values():
-            check = entry.observation.check
-            yield Row(check.host.name, check.label, check.rule.expect.value, entry.outcome)
+        for nodeid, entry in self.entries.items():
+            observation = entry.observation
+            check = observation.check
+            warnings = observation.verdict.warnings if observation.verdict else ()
+            yield Row(nodeid, check.host.name, check.label, check.rule.expect.value, entry.outcome, warnings)
         for record in self.records() if self.remote else ():
-            yield Row(record["host"], record["port"], record["expect"], record["outcome"])
+            yield Row(record["nodeid"], record["host"], record["port"], record["expect"], record["outcome"], record["warnings"])
+
+    def warnings(self) -> list[str]:
+        """Every check's warnings (a certificate about to expire...), one line each, named by node id."""
+        return [f"{row.nodeid}: {warning}" for row in self.rows() for warning in row.warnings]
 
     def summary(self) -> dict[str, int]:
         """Counts by pytest outcome, plus passes by expectation (the terminal's last line)."""
