@@ -55,8 +55,13 @@ def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> st
          'htps', "unknown probe 'htps'"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: required, probe: {kind: tcp, path: /}}',
          'path', "probe tcp has no option 'path'; valid options: none"),
-        ('  - {id: a, from: internet, to: lb, port: 443, expect: forbidden, probe: tcp}',
-         'tcp', "a forbidden rule only checks that the port is closed; remove 'probe'"),
+        ('  - {id: a, from: internet, to: lb, port: 443, expect: forbidden, probe: https}',
+         'https', "a forbidden rule only checks that the port is closed; remove 'probe'"),
+        ('  - {id: a, from: internet, to: lb, port: 443, expect: forbidden, probe: {kind: tls}}',
+         '{kind', "a forbidden rule only checks that the port is closed; remove 'probe'"),
+        ('  - {id: a, from: ci-runner, to: lb, port: 443, expect: required}',
+         'ci-runner', "unknown role 'ci-runner'; one of: control-plane, database, internet; "
+                      "a vantage role that no host has is declared at the top level: roles: [ci-runner]"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: required, state: filtered}',
          'filtered', "'state' only applies to expect: forbidden"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: required, when: cac}',
@@ -79,6 +84,21 @@ def test_spec_rule_error_is_located(tmp_path: Path, rule: str, marker: str, mess
     """The column points at the offending token (``marker``), the line at the rule."""
     column = rule.index(marker) + 1
     assert error_of(tmp_path, HEAD + rule + "\n").startswith(f"spec.yaml:6:{column}: {message}")
+
+
+@pytest.mark.parametrize("probe", ["tcp", "{kind: tcp}"])
+def test_spec_forbidden_rule_accepts_the_tcp_probe(tmp_path: Path, probe: str) -> None:
+    """tcp is the identity for closedness: saying it on a forbidden rule changes nothing."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(HEAD + f"  - {{id: a, from: internet, to: db, port: 5432, expect: forbidden, probe: {probe}}}\n")
+    assert load_spec(path, {}).rules[0].probe.kind == "tcp"
+
+
+def test_spec_declared_vantage_role_is_known(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("version: 1\nroles: [ci-runner]\n" + HEAD.removeprefix("version: 1\n")
+                    + "  - {id: a, from: ci-runner, to: lb, port: 443, expect: required}\n")
+    assert load_spec(path, {}).rules[0].sources == ("ci-runner",)
 
 
 def test_spec_duplicate_id_names_first_definition(tmp_path: Path) -> None:

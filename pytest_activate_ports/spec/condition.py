@@ -55,7 +55,12 @@ class _Any:
 _Expr = Union[_Test, _Not, _All, _Any]
 
 
-def _version(value: object) -> tuple[int, ...] | None:
+ORDERING = frozenset(("<", "<=", ">", ">="))
+"""The operators that compare versions; a feature they read must hold one."""
+
+
+def version(value: object) -> tuple[int, ...] | None:
+    """``"7.4"``, ``8`` or ``"v8"`` as a tuple of numbers; None for anything that is not a version."""
     text = str(value).lstrip("vV")
     if isinstance(value, bool) or not re.fullmatch(r"\d+(\.\d+)*", text):
         return None
@@ -63,7 +68,7 @@ def _version(value: object) -> tuple[int, ...] | None:
 
 
 def _compare(left: FeatureValue, op: str, right: str) -> bool:
-    lv, rv = _version(left), _version(right)
+    lv, rv = version(left), version(right)
     if lv is not None and rv is not None:
         width = max(len(lv), len(rv))
         return _OPS[op](lv + (0,) * (width - len(lv)), rv + (0,) * (width - len(rv)))
@@ -82,19 +87,23 @@ class Condition:
 
     def names(self) -> frozenset[str]:
         """Feature names the condition reads."""
-        return frozenset(_names(self.tree))
+        return frozenset(name for name, _ in self.tests())
+
+    def tests(self) -> tuple[tuple[str, str | None], ...]:
+        """Each feature test as (name, operator), the operator None for a bare truth test."""
+        return tuple(_tests(self.tree))
 
     def holds(self, features: Mapping[str, FeatureValue]) -> bool:
         """Evaluate against feature values (every name must be present)."""
         return _eval(self.tree, features)
 
 
-def _names(tree: _Expr) -> list[str]:
+def _tests(tree: _Expr) -> list[tuple[str, str | None]]:
     if isinstance(tree, _Test):
-        return [tree.name]
+        return [(tree.name, tree.op)]
     if isinstance(tree, _Not):
-        return _names(tree.term)
-    return [name for term in tree.terms for name in _names(term)]
+        return _tests(tree.term)
+    return [test for term in tree.terms for test in _tests(term)]
 
 
 def _eval(tree: _Expr, features: Mapping[str, FeatureValue]) -> bool:
@@ -171,5 +180,9 @@ class _Parser:
             raise ConditionError(f"expected a feature name, got {token!r} in condition {self.text!r}")
         if self.peek() in _OPS:
             op = self.take()
-            return _Test(token, op, self.take().strip("\"'"))
+            value = self.take().strip("\"'")
+            if op in ORDERING and version(value) is None:
+                raise ConditionError(f"{op!r} compares versions, and {value!r} is not one (write a version such as 7.4) "
+                                     f"in condition {self.text!r}")
+            return _Test(token, op, value)
         return _Test(token, None, None)

@@ -10,6 +10,7 @@ from typing import Mapping
 from ..suggest import did_you_mean, one_of
 from . import fields, validate
 from .errors import SpecError
+from .features import feature_types
 from .model import Spec
 from .nodes import Node, load
 
@@ -55,13 +56,14 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Spec:
     roles = dict(validate.BUILTIN_ROLES)
     roles.update(validate.roles(profile.get("roles")))
     roles.update(validate.roles(top.get("roles")))
-    features = validate.features(profile.get("features"))
+    profile_features = validate.features(profile.get("features"))
     own_features = validate.features(top.get("features"))
     if profile:
         for key, child in fields.entries(top["features"], "features").items() if "features" in top else ():
-            if key not in features:
-                raise child.error(f"unknown feature {key!r}{did_you_mean(key, features)}; profile features: {', '.join(features)}", at_key=True)
-    features.update(own_features)
+            if key not in profile_features:
+                raise child.error(f"unknown feature {key!r}{did_you_mean(key, profile_features)}; "
+                                  f"profile features: {', '.join(profile_features)}", at_key=True)
+    features = {**profile_features, **own_features}
     hosts = validate.hosts(top.get("hosts"))
     for host in hosts.values():
         for role in host.roles:
@@ -75,9 +77,11 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Spec:
     rules = [rule for rule in inherited if rule.id not in overridden] + own
     if not rules:
         raise root.error("the spec has no rules (and no profile)")
+    types = feature_types({**own_features, **profile_features}, rules)  # the profile declares its features' types
+    features = {**validate.features(profile.get("features"), types), **validate.features(top.get("features"), types)}
     name = fields.text(top["name"], "name") if "name" in top else path.stem
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Spec(path, name, digest, hosts, roles, features, tls, tuple(rules), document.secrets)
+    return Spec(path, name, digest, hosts, roles, features, tls, tuple(rules), document.secrets, types)
 
 
 __all__ = ["SpecError", "available_profiles", "load_spec"]

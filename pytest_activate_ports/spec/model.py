@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 if TYPE_CHECKING:
     from ..probes.base import Probe
     from .condition import Condition
+    from .features import FeatureType
 
 FeatureValue = Union[bool, int, float, str]
 
@@ -117,6 +118,7 @@ class Spec:
     tls: TlsConfig
     rules: tuple[Rule, ...]
     secrets: frozenset[str] = frozenset()  # expanded values to redact from any output
+    feature_types: Mapping[str, FeatureType] = field(default_factory=dict)  # what --activate-feature values must be
 
     def vantages(self) -> tuple[str, ...]:
         """Roles that some rule runs from, in first-use order."""

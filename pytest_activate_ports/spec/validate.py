@@ -12,6 +12,7 @@ from ..probes.options import OptionError
 from ..suggest import did_you_mean, one_of
 from . import fields
 from .condition import Condition, ConditionError, parse
+from .features import FeatureType, FeatureValueError, typed_value
 from .model import ClosedState, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig
 from .nodes import Node
 
@@ -40,14 +41,17 @@ def roles(node: Node | None) -> dict[str, str]:
     return {role: "" for role, _ in fields.names(node, "roles")}
 
 
-def features(node: Node | None) -> dict[str, FeatureValue]:
-    """``features:`` name -> scalar value."""
+def features(node: Node | None, types: Mapping[str, FeatureType] | None = None) -> dict[str, FeatureValue]:
+    """``features:`` name -> scalar value, checked against the features' ``types`` when known."""
     out: dict[str, FeatureValue] = {}
     for key, child in (fields.entries(node, "features") if node else {}).items():
         fields.name(fields.key(key, child), "feature name")
         if not isinstance(child.value, (bool, int, float, str)):
             raise child.error(f"feature {key!r} must be true/false, a number or a string")
-        out[key] = child.value
+        try:
+            out[key] = typed_value(key, child.value, (types or {}).get(key))
+        except FeatureValueError as exc:
+            raise child.error(str(exc)) from None
     return out
 
 
@@ -122,9 +126,9 @@ class RuleBuilder:
                 raise body["state"].error(f"state must be {one_of(s.value for s in ClosedState)}, not {state!r}")
             closed = ClosedState(state)
         probe_node = body.get("probe")
-        if probe_node is not None and expect is Expect.FORBIDDEN:
-            raise probe_node.error("a forbidden rule only checks that the port is closed; remove 'probe'")
         probe = self.probe(probe_node)
+        if probe_node is not None and expect is Expect.FORBIDDEN and probe.kind != "tcp":  # tcp: the identity for closedness
+            raise probe_node.error("a forbidden rule only checks that the port is closed; remove 'probe'")
         if port_range is not None and probe.kind != "tcp":
             raise (probe_node or node).error("a range rule checks the firewall path only; its probe must be tcp")
         when = self.condition(body["when"]) if "when" in body else None
@@ -134,7 +138,8 @@ class RuleBuilder:
 
     def role(self, role: str, node: Node) -> str:
         if role not in self.roles:
-            raise node.error(f"unknown role {role!r}{did_you_mean(role, self.roles)}; {one_of(self.roles)}")
+            raise node.error(f"unknown role {role!r}{did_you_mean(role, self.roles)}; {one_of(self.roles)}; "
+                             f"a vantage role that no host has is declared at the top level: roles: [{role}]")
         return role
 
     def targets(self, node: Node) -> tuple[str, ...]:
