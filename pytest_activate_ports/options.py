@@ -13,7 +13,6 @@ from typing import Mapping
 import pytest
 
 from .engine import default_concurrency
-from .spec.model import FeatureValue
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_PER_HOST = 64
@@ -26,12 +25,13 @@ class Settings:
     specs: tuple[Path, ...]
     role: str | None
     hosts: Mapping[str, str]
-    features: Mapping[str, FeatureValue]
+    features: Mapping[str, str]  # as given: typed against each spec's feature types when applied
     timeout: float
     concurrency: int
     per_host: int
     evidence: Path | None
     spec_glob: str | None
+    repeated_roles: tuple[str, ...] = ()  # every --activate-role when given more than once: a usage error
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -39,7 +39,9 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("activate", "ACTIVATE network port acceptance")
     group.addoption("--activate-spec", action="append", default=[], metavar="PATH",
                     help="port spec (YAML) to turn into test items; repeatable")
-    group.addoption("--activate-role", metavar="ROLE", help="the vantage this run is on; only rules 'from' it run")
+    # Appended, so that a second --activate-role is reported instead of silently replacing the first.
+    group.addoption("--activate-role", action="append", default=[], metavar="ROLE",
+                    help="the vantage this run is on; only rules 'from' it run")
     group.addoption("--activate-host", action="append", default=[], metavar="NAME=ADDR",
                     help="override a host's address; repeatable")
     group.addoption("--activate-feature", action="append", default=[], metavar="NAME[=VALUE]",
@@ -79,30 +81,20 @@ def _pairs(name: str, values: list[str], need_value: bool) -> dict[str, str]:
     return out
 
 
-def feature_value(text: str) -> FeatureValue:
-    """A feature override as typed as YAML would type it: true/false, numbers, else text."""
-    lowered = text.lower()
-    if lowered in ("true", "yes", "on"):
-        return True
-    if lowered in ("false", "no", "off"):
-        return False
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def read(config: pytest.Config) -> Settings:
     """Parse and validate the options of this run."""
     def pick(option: str, ini: str) -> str:
         value = config.getoption(option)
+        if isinstance(value, list):
+            value = value[-1] if value else None
         return str(value) if value not in (None, "") else str(config.getini(ini) or "")
 
     root = config.rootpath
     specs = [Path(p) for p in config.getoption("activate_spec")] or [root / p for p in config.getini("activate_spec")]
     for spec in specs:
+        if spec.is_dir():
+            raise pytest.UsageError(f"--activate-spec: {spec} is a directory, not a spec file; name each spec with "
+                                    f"--activate-spec, or set activate_spec_glob (e.g. ports_*.yaml) and give the folder as an argument")
         if not spec.is_file():
             raise pytest.UsageError(f"--activate-spec: no such file: {spec}")
     timeout_raw = pick("activate_timeout", "activate_timeout")
@@ -112,15 +104,16 @@ def read(config: pytest.Config) -> Settings:
     concurrency = int(_number("--activate-concurrency", concurrency_raw, int, 1)) if concurrency_raw else default_concurrency()
     per_host = int(_number("--activate-host-concurrency", per_host_raw, int, 1)) if per_host_raw else DEFAULT_PER_HOST
     evidence = pick("activate_evidence", "activate_evidence")
-    features = {k: feature_value(v) for k, v in _pairs("--activate-feature", config.getoption("activate_feature"), False).items()}
+    roles = config.getoption("activate_role")
     return Settings(
         specs=tuple(spec.resolve() for spec in specs),
         role=pick("activate_role", "activate_role") or None,
         hosts=_pairs("--activate-host", config.getoption("activate_host"), True),
-        features=features,
+        features=_pairs("--activate-feature", config.getoption("activate_feature"), False),
         timeout=timeout,
         concurrency=concurrency,
         per_host=per_host,
         evidence=Path(evidence) if evidence else None,
         spec_glob=str(config.getini("activate_spec_glob")) or None,
+        repeated_roles=tuple(roles) if len(roles) > 1 else (),
     )

@@ -10,6 +10,8 @@ import pytest
 from .checks import Plan, plan
 from .options import Settings
 from .spec import Spec, SpecError, load_spec
+from .spec.features import FeatureValueError, typed_value
+from .spec.model import FeatureValue
 from .suggest import did_you_mean, one_of
 
 
@@ -52,7 +54,7 @@ class ActivateRun:
         for path, spec in self.specs.items():
             new_hosts = {name: dataclasses.replace(host, address=self.settings.hosts.get(name, host.address).strip("[]"))
                          for name, host in spec.hosts.items()}
-            new_features = {**spec.features, **{k: v for k, v in self.settings.features.items() if k in spec.features}}
+            new_features = {**spec.features, **{k: _feature(spec, k, v) for k, v in self.settings.features.items() if k in spec.features}}
             self.specs[path] = dataclasses.replace(spec, hosts=new_hosts, features=new_features)
             # Rules hold host names, not Host objects, so nothing else needs rebuilding.
 
@@ -61,6 +63,10 @@ class ActivateRun:
             return
         vantages = {v: None for spec in self.specs.values() for v in spec.vantages()}
         known = {r for spec in self.specs.values() for r in spec.roles}
+        if self.settings.repeated_roles:
+            raise pytest.UsageError(f"--activate-role is given {len(self.settings.repeated_roles)} times "
+                                    f"({', '.join(self.settings.repeated_roles)}); a run is on one vantage: "
+                                    f"give it once, one run per vantage role ({', '.join(vantages)})")
         if self.role is None:
             if len(vantages) > 1:
                 raise pytest.UsageError(
@@ -68,6 +74,9 @@ class ActivateRun:
             self.role = next(iter(vantages), None)
         elif self.role not in known:
             raise pytest.UsageError(f"--activate-role: unknown role {self.role!r}{did_you_mean(self.role, known)}; "
+                                    f"roles with rules: {', '.join(vantages)}")
+        elif self.role not in vantages:
+            raise pytest.UsageError(f"--activate-role: no rule runs from {self.role!r} (it is a target, not a vantage); "
                                     f"roles with rules: {', '.join(vantages)}")
 
     def header(self) -> str | None:
@@ -85,6 +94,14 @@ class ActivateRun:
         if empty:
             line += f", {len(empty)} rules match no host ({', '.join(empty[:5])})"
         return line
+
+
+def _feature(spec: Spec, name: str, text: str) -> FeatureValue:
+    """An ``--activate-feature`` value as the spec's type for that feature demands."""
+    try:
+        return typed_value(name, text, spec.feature_types.get(name))
+    except FeatureValueError as exc:
+        raise pytest.UsageError(f"--activate-feature {name}={text}: {exc}") from None
 
 
 RUN = pytest.StashKey[ActivateRun]()  # the session's one place for settings, specs and plans
