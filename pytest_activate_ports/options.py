@@ -117,3 +117,25 @@ def read(config: pytest.Config) -> Settings:
         spec_glob=str(config.getini("activate_spec_glob")) or None,
         repeated_roles=tuple(roles) if len(roles) > 1 else (),
     )
+
+
+def spec_argument_hint(error: pytest.UsageError, config: pytest.Config) -> pytest.UsageError:
+    """``error`` (pytest's "not found") with a hint for each YAML argument that no plugin collected.
+
+    A spec given as a plain argument (``pytest spec.yaml``, or the second of
+    ``--activate-spec a.yaml b.yaml``) is not collected unless ``activate_spec_glob``
+    matches it; pytest then only says "not found" of a file that exists.
+    """
+    settings = read(config)
+    hints = []
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path.suffix not in (".yaml", ".yml") or not path.is_file() or path in settings.specs \
+                or not any(str(path) in str(message) for message in error.args):
+            continue
+        glob = f" (activate_spec_glob {settings.spec_glob!r} does not match it)" if settings.spec_glob else ""
+        fix = f"--activate-spec takes one path: write --activate-spec {arg} (once per spec)" if settings.specs \
+            else f"run it with --activate-spec {arg}"
+        hints.append(f"{arg} is a plain pytest argument, not a spec{glob}; {fix}, "
+                     f"or set activate_spec_glob in the ini to collect YAML files given as paths")
+    return pytest.UsageError(*error.args, *hints) if hints else error

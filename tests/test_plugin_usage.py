@@ -61,3 +61,24 @@ def test_plugin_spec_directory_says_it_is_a_directory(pytester: pytest.Pytester)
     result = pytester.runpytest("--activate-spec", "specs")
     assert "ERROR: --activate-spec: specs is a directory, not a spec file; name each spec with --activate-spec, " \
            "or set activate_spec_glob (e.g. ports_*.yaml) and give the folder as an argument" in usage_error(result)
+
+
+def test_plugin_second_spec_after_one_option_gets_a_hint(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
+    """``--activate-spec a.yaml b.yaml`` leaves b.yaml to pytest, which only says "not found" of a file that exists."""
+    write_spec(SPEC, name="a.yaml")
+    write_spec(SPEC, name="b.yaml")
+    result = pytester.runpytest("--activate-spec", "a.yaml", "b.yaml", "--activate-role", "internet")
+    assert "ERROR: b.yaml is a plain pytest argument, not a spec; --activate-spec takes one path: write --activate-spec " \
+           "b.yaml (once per spec), or set activate_spec_glob in the ini to collect YAML files given as paths" in usage_error(result)
+
+
+@pytest.mark.parametrize(("glob", "why"), [("", ""), ("ports_*.yaml", " (activate_spec_glob 'ports_*.yaml' does not match it)")])
+def test_plugin_spec_as_plain_argument_gets_a_hint(pytester: pytest.Pytester, write_spec: SpecWriter, glob: str, why: str) -> None:
+    write_spec(SPEC)
+    result = pytester.runpytest("spec.yaml", "-o", f"activate_spec_glob={glob}")
+    assert f"ERROR: spec.yaml is a plain pytest argument, not a spec{why}; run it with --activate-spec spec.yaml, " \
+           "or set activate_spec_glob in the ini to collect YAML files given as paths" in usage_error(result)
+
+
+def test_plugin_missing_python_file_keeps_pytests_message(pytester: pytest.Pytester) -> None:
+    assert usage_error(pytester.runpytest("test_nothere.py")).strip() == "ERROR: file or directory not found: test_nothere.py"
