@@ -22,27 +22,27 @@ def printable(value: str) -> str:
     return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in value).split())
 
 
-def _text(value: str) -> str:
+def inert(value: str) -> str:
     """Inert Markdown text for a cell or a line: printable, HTML-escaped, Markdown punctuation backslash-escaped."""
     return _MARKDOWN.sub(r"\\\1", html.escape(printable(value), quote=False))
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return _inert_table([_text(h) for h in head], [[_text(c) for c in row] for row in rows])
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return inert_table([inert(h) for h in head], [[inert(c) for c in row] for row in rows])
 
 
-def _inert_table(head: list[str], rows: list[list[str]]) -> list[str]:
-    """A table of cells already made inert by :func:`_text`."""
+def inert_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A table of cells already made inert by :func:`inert`."""
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def _failure(failure: Failure) -> list[str]:
     record = failure.record
-    lines = [f"### {record['outcome'].upper()} {_text(failure.title)}", "", _text(record["message"]), ""]
-    lines += [f"- **{label}:** {_text(value)}" for label, value in failure.facts()]
+    lines = [f"### {record['outcome'].upper()} {inert(failure.title)}", "", inert(record["message"]), ""]
+    lines += [f"- **{label}:** {inert(value)}" for label, value in failure.facts()]
     if failure.subchecks:
         result = {True: "pass", False: "FAIL", None: "unverified"}
-        lines += ["", *_table(["Sub-check", "Result", "Detail"],
+        lines += ["", *table(["Sub-check", "Result", "Detail"],
                               [[c["name"], result[c["passed"]], c["detail"]] for c in failure.subchecks])]
     return [*lines, ""]
 
@@ -52,30 +52,30 @@ def _summary(row: Row) -> list[str]:
     spec, rule, _, port = row.key
     described = [port, row.protocol, f"{row.location} {row.address}".strip(), row.direction, row.required,
                  f"{row.purpose or '—'} ({spec} · {rule})"]
-    verdicts = [f"**{_text(c.text)}**" if c.status in ("failed", "error") else _text(c.text) for c in row.cells]
-    return [*map(_text, described), *verdicts]
+    verdicts = [f"**{inert(c.text)}**" if c.status in ("failed", "error") else inert(c.text) for c in row.cells]
+    return [*map(inert, described), *verdicts]
 
 
 def render(report: Report) -> str:
     """The whole document."""
     labels = [v.label for v in report.vantages]
     lines = ["# ACTIVATE network port report", "",
-             f"Generated {report.generated} from {len(labels)} vantage(s): {_text(', '.join(labels))}. "
+             f"Generated {report.generated} from {len(labels)} vantage(s): {inert(', '.join(labels))}. "
              f"{len(report.rows)} checks, {len(report.failures)} failed.", "",
-             "## Vantages", "", *_table(list(VANTAGE_HEAD), [vantage_facts(v) for v in report.vantages]), ""]
+             "## Vantages", "", *table(list(VANTAGE_HEAD), [vantage_facts(v) for v in report.vantages]), ""]
     if report.warnings:
         lines += ["## Warnings", ""]
         for warning in report.warnings:
-            lines += [f"> **Warning:** {_text(warning)}", ""]
+            lines += [f"> **Warning:** {inert(warning)}", ""]
     if report.check_warnings:
         lines += [f"## Check warnings ({len(report.check_warnings)})", ""]
-        lines += [f"- **{_text(w.title)}:** {_text(w.text)}" for w in report.check_warnings]
+        lines += [f"- **{inert(w.title)}:** {inert(w.text)}" for w in report.check_warnings]
         lines += [""]
     lines += [f"## Failures ({len(report.failures)})", ""]
     for failure in report.failures:
         lines += _failure(failure)
     if not report.failures:
         lines += ["No check failed from any vantage.", ""]
-    head = [_text(h) for h in (*TABLE_HEAD, *labels)]
-    lines += ["## Port summary", "", *_inert_table(head, [_summary(r) for r in report.rows]), ""]
+    head = [inert(h) for h in (*TABLE_HEAD, *labels)]
+    lines += ["## Port summary", "", *inert_table(head, [_summary(r) for r in report.rows]), ""]
     return "\n".join(lines)
