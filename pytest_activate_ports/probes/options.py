@@ -7,6 +7,7 @@ the spec validator turns into ``spec.yaml:LINE:COL: message``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping
 
 from ..suggest import did_you_mean, one_of
@@ -24,10 +25,11 @@ class OptionError(ValueError):
 class ProbeOptions:
     """The options of one probe, consumed key by key; :meth:`finish` rejects leftovers."""
 
-    def __init__(self, kind: str, values: Mapping[str, object]) -> None:
+    def __init__(self, kind: str, values: Mapping[str, object], base: Path | None = None) -> None:
         self.kind = kind
         self._values = dict(values)
         self._known: set[str] = set()
+        self._base = base  # the folder of the spec file the options are written in
 
     def _get(self, key: str) -> object | None:
         self._known.add(key)
@@ -44,6 +46,16 @@ class ProbeOptions:
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             return str(value)
         raise self._wrong(key, "a string", value)
+
+    def path(self, key: str) -> Path | None:
+        """An existing file, relative to the spec's folder (as ``tls:`` paths are)."""
+        text = self.text(key)
+        if text is None:
+            return None
+        path = self._base / text if self._base is not None else Path(text)
+        if not path.is_file():
+            raise OptionError(key, f"probe {self.kind}: {key!r}: no such file {path}")
+        return path
 
     def integer(self, key: str, default: int, low: int | None = None, high: int | None = None) -> int:
         """An integer option within ``[low, high]``."""

@@ -12,15 +12,16 @@ The probe then hangs up; the server may log the aborted connection.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import struct
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
 from .connection import Connection
 from .registry import register
-from .tlsctx import client_context, handshake_facts
+from .tlsctx import describe, describe_failure, handshake_facts
+from .trust import ServerTrust, presented
 from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
@@ -66,17 +67,23 @@ def parse_startup_reply(buffer: bytes) -> str | None:
 
 @register
 class PostgresProbe(Probe):
-    """Passes on an ``S`` followed by a working TLS handshake, or on ``N`` unless TLS is required."""
+    """Passes on an ``S`` followed by a working TLS handshake, or on ``N`` unless TLS is required.
+
+    The certificate is reported, and verified only when asked (``verify: true``
+    or ``ca:``, see :mod:`.trust`): ``tls.ca`` is the web front's CA, and a
+    database commonly has a certificate of its own that its clients do not
+    check (libpq's ``sslmode=require``).
+    """
 
     kind = "postgres"
 
-    def __init__(self, require_tls: bool = False, ca: Path | None = None) -> None:
+    def __init__(self, require_tls: bool = False, trust: ServerTrust | None = None) -> None:
         self.require_tls = require_tls
-        self.ca = ca
+        self.trust = trust or ServerTrust(verify=False)
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> PostgresProbe:
-        return cls(options.flag("require_tls", False), tls.ca)
+        return cls(options.flag("require_tls", False), ServerTrust.from_options(options, tls, verify_by_default=False))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
@@ -100,17 +107,24 @@ class PostgresProbe(Probe):
         return await self._handshake(conn)
 
     async def _handshake(self, conn: Connection) -> ProtocolResult:
-        verify = self.ca is not None
         try:
-            await conn.start_tls(client_context(self.ca, verify=verify))
+            await conn.start_tls(self.trust.context())
+        except ssl.SSLCertVerificationError as exc:
+            seen = await presented(conn, _ssl_request)
+            return ProtocolResult(False, f"PostgreSQL server answered S but its {self.trust.refused(exc, seen)}",
+                                  facts={"tls_offered": "yes", **seen})
         except (ssl.SSLError, OSError) as exc:
-            return ProtocolResult(False, f"PostgreSQL server answered S but the TLS handshake failed: {exc}",
+            return ProtocolResult(False, f"PostgreSQL server answered S but the TLS handshake failed: {describe_failure(exc)}",
                                   facts={"tls_offered": "yes"})
         ssl_object = conn.writer.get_extra_info("ssl_object")
         facts = {"tls_offered": "yes", **(handshake_facts(ssl_object) if ssl_object else {})}
         # A graceful TLS close waits for the server's close_notify, possibly past the end of the
         # engine's loop (leaking the socket); nothing more is sent, so abort.
         conn.writer.transport.abort()
-        trust = f"certificate verified against {self.ca.name}" if self.ca else "certificate not verified: no tls.ca in the spec"
-        return ProtocolResult(True, f"PostgreSQL server answered S: TLS {facts.get('tls_version', '')} handshake completed ({trust})",
-                              facts=facts)
+        return ProtocolResult(True, f"PostgreSQL server answered S: TLS handshake completed, {self.trust.judged}: "
+                                    f"{describe(facts)}", facts=facts)
+
+
+async def _ssl_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """A fresh connection's SSLRequest: True when the server answers S (TLS follows)."""
+    return await ask(reader, writer, SSL_REQUEST, parse_ssl_answer, 64)

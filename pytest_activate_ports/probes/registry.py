@@ -18,6 +18,8 @@ from .base import Probe
 from .options import OptionError, ProbeOptions
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..spec.model import TlsConfig
 
 P = TypeVar("P", bound=type[Probe])
@@ -69,12 +71,16 @@ def probe_class(kind: str) -> type[Probe]:
     return _KINDS[kind]
 
 
-def build(kind: str, values: Mapping[str, object], tls: TlsConfig) -> Probe:
-    """Build a probe from its spec options; raises :class:`OptionError` on bad input."""
+def build(kind: str, values: Mapping[str, object], tls: TlsConfig, base: Path | None = None) -> Probe:
+    """Build a probe from its spec options; raises :class:`OptionError` on bad input.
+
+    ``base`` is the folder of the spec file the options come from: file options
+    (``ca:``) are relative to it, like the spec's ``tls:`` paths.
+    """
     available = kinds()
     if kind not in available:
         raise OptionError("kind", f"unknown probe {kind!r}{did_you_mean(kind, available)}; {one_of(available)}")
-    options = ProbeOptions(kind, values)
+    options = ProbeOptions(kind, values, base)
     probe = probe_class(kind).from_options(options, tls)
     options.finish()
     return probe

@@ -65,11 +65,19 @@ def run_plugin(pytester: pytest.Pytester, rules: dict[str, tuple[int, object, in
 
 
 @pytest.fixture(scope="session")
-def daemon_pool(localhost_cert: trustme.LeafCert) -> Iterator[daemons.DaemonPool]:
+def db_ca() -> trustme.CA:
+    """A database's own CA: not the spec's ``tls.ca`` (the web front's), as on most real deployments."""
+    return trustme.CA(organization_name="activate-ports test database CA")
+
+
+@pytest.fixture(scope="session")
+def daemon_pool(localhost_cert: trustme.LeafCert, db_ca: trustme.CA) -> Iterator[daemons.DaemonPool]:
     """Every real server of the binary-protocol tests, started together on first use."""
+    internal = db_ca.issue_cert("db.internal.example")  # names a host the spec dials by address
     pool = daemons.DaemonPool({
         "sshd": daemons.start_sshd,
         "postgres_tls": lambda: daemons.start_postgres(localhost_cert),
+        "postgres_internal": lambda: daemons.start_postgres(internal),
         "postgres_plain": daemons.start_postgres,
         "mariadb": lambda: daemons.start_mariadb(localhost_cert),
         "mariadb_refusing": lambda: daemons.start_mariadb(refuse_everyone=True),
@@ -96,6 +104,8 @@ def _real(name: str, doc: str) -> Callable[[daemons.DaemonPool], daemons.Daemon]
 
 real_sshd = _real("sshd", "Debian's OpenSSH sshd on a high loopback port.")
 real_postgres_tls = _real("postgres_tls", "Debian's PostgreSQL with ssl=on and a trustme certificate for localhost.")
+real_postgres_internal = _real("postgres_internal", "Debian's PostgreSQL with ssl=on and a certificate from its own CA "
+                                                   "naming db.internal.example.")
 real_postgres_plain = _real("postgres_plain", "Debian's PostgreSQL as initdb leaves it: ssl=off.")
 real_mariadb = _real("mariadb", "Debian's MariaDB with TLS configured.")
 real_mariadb_refusing = _real("mariadb_refusing", "Debian's MariaDB without any account: it refuses every host with an ERR packet.")

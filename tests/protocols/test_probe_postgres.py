@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import struct
 from pathlib import Path
@@ -11,6 +12,8 @@ import trustme
 
 from pytest_activate_ports.emulate.postgres import serve_postgres
 from pytest_activate_ports.emulate.ssh import serve_ssh
+from pytest_activate_ports.probes import registry
+from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.probes.postgres import SSL_REQUEST, parse_ssl_answer, parse_startup_reply
 from pytest_activate_ports.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
@@ -60,60 +63,101 @@ async def test_probe_postgres_require_tls_fails_on_n(real_postgres_plain: Daemon
 async def test_probe_postgres_real_server_with_tls_completes_handshake(
     real_postgres_tls: Daemon, probe_port: ProbePort, ca_pem: Path
 ) -> None:
-    result = await probe_port("postgres", real_postgres_tls.port, {"require_tls": True}, TlsConfig(ca=ca_pem))
+    result = await probe_port("postgres", real_postgres_tls.port, {"require_tls": True, "verify": True}, TlsConfig(ca=ca_pem))
     assert result.passed, result.detail
     assert result.facts["tls_offered"] == "yes"
     assert result.facts["tls_version"] in ("TLSv1.2", "TLSv1.3")
-    assert "certificate verified against ca.pem" in result.detail
+    assert "handshake completed, certificate verified against tls.ca (ca.pem): TLSv1." in result.detail
 
 
 @pytest.mark.asyncio
 async def test_probe_postgres_tls_without_ca_observes_only(real_postgres_tls: Daemon, probe_port: ProbePort) -> None:
     result = await probe_port("postgres", real_postgres_tls.port)
     assert result.passed, result.detail
-    assert "certificate not verified: no tls.ca in the spec" in result.detail
+    assert "certificate not verified (verify: true checks it)" in result.detail
+    assert "SAN localhost, 127.0.0.1, ::1; valid until" in result.detail
 
 
 @pytest.mark.asyncio
-async def test_probe_postgres_untrusted_certificate_fails(
-    real_postgres_tls: Daemon, probe_port: ProbePort, tmp_path: Path
+async def test_probe_postgres_does_not_judge_the_database_certificate_by_the_web_front_ca(
+    real_postgres_internal: Daemon, probe_port: ProbePort, ca_pem: Path
 ) -> None:
-    other = tmp_path / "other-ca.pem"
-    trustme.CA().cert_pem.write_to_path(str(other))
-    result = await probe_port("postgres", real_postgres_tls.port, tls=TlsConfig(ca=other))
-    assert not result.passed
-    assert "answered S but the TLS handshake failed" in result.detail
-    assert "CERTIFICATE_VERIFY_FAILED" in result.detail
-
-
-@pytest.mark.asyncio
-async def test_probe_postgres_rejects_ssh_banner(real_sshd: Daemon, probe_port: ProbePort) -> None:
-    result = await probe_port("postgres", real_sshd.port)
-    assert not result.passed
-    assert result.detail.startswith("not a PostgreSQL server: expected 'S' or 'N' in answer to an SSLRequest, got 'SSH-2.0-")
-    assert "(an SSH banner)" in result.detail
-
-
-@pytest.mark.asyncio
-async def test_probe_postgres_s_from_a_non_tls_server_fails(emulate: Emulate, probe_port: ProbePort) -> None:
-    # An "S" alone (or the first byte of "SSH-2.0-" arriving on its own) must not pass without a handshake.
-    port = await emulate(serve_postgres("127.0.0.1", 0, answer=b"S"))
-    result = await probe_port("postgres", port)
-    assert not result.passed
-    assert "answered S but the TLS handshake failed" in result.detail
-
-
-@pytest.mark.asyncio
-async def test_probe_postgres_emulator_with_tls(
-    emulate: Emulate, probe_port: ProbePort, localhost_cert: trustme.LeafCert, ca_pem: Path
-) -> None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    localhost_cert.configure_cert(context)
-    port = await emulate(serve_postgres("127.0.0.1", 0, tls=context))
-    result = await probe_port("postgres", port, tls=TlsConfig(ca=ca_pem))
+    """tls.ca is the load balancer's CA; the database's own certificate names db.internal.example."""
+    result = await probe_port("postgres", real_postgres_internal.port, tls=TlsConfig(ca=ca_pem))
     assert result.passed, result.detail
-    ssh_port = await emulate(serve_ssh("127.0.0.1", 0))
-    assert not (await probe_port("postgres", ssh_port)).passed
+    assert "certificate not verified (verify: true checks it)" in result.detail
+    assert "issued by O=activate-ports test database CA" in result.detail
+    assert result.facts["san"] == "db.internal.example"
+
+
+@pytest.mark.asyncio
+async def test_probe_postgres_verify_true_fails_against_the_wrong_ca_and_shows_the_certificate(
+    real_postgres_internal: Daemon, probe_port: ProbePort, ca_pem: Path
+) -> None:
+    result = await probe_port("postgres", real_postgres_internal.port, {"verify": True}, TlsConfig(ca=ca_pem))
+    assert not result.passed
+    assert result.detail.startswith("PostgreSQL server answered S but its certificate verify failed: "
+                                    "unable to get local issuer certificate (against tls.ca (ca.pem)); presented: ")
+    assert "SAN db.internal.example" in result.detail
+    assert result.detail.endswith("name the service's own CA with ca:, or set verify: false")
+
+
+@pytest.mark.asyncio
+async def test_probe_postgres_verifies_against_its_own_ca(
+    real_postgres_internal: Daemon, probe_port: ProbePort, ca_pem: Path, db_ca: trustme.CA, tmp_path: Path
+) -> None:
+    own = tmp_path / "db-ca.pem"
+    db_ca.cert_pem.write_to_path(str(own))
+    right = await probe_port("postgres", real_postgres_internal.port, {"ca": str(own)}, TlsConfig(ca=ca_pem),
+                             name="db.internal.example")
+    by_address = await probe_port("postgres", real_postgres_internal.port, {"ca": str(own)}, TlsConfig(ca=ca_pem))
+    assert right.passed, right.detail
+    assert "certificate verified against ca (db-ca.pem)" in right.detail
+    assert not by_address.passed  # the right CA, but the certificate does not name the host dialled
+    assert "Hostname mismatch, certificate is not valid for 'localhost'" in by_address.detail
+    assert "SAN db.internal.example" in by_address.detail
+    assert by_address.detail.endswith("check that ca: is the CA that issued it, or set verify: false")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"ca": "missing.pem"}, "probe postgres: 'ca': no such file missing.pem"),
+    ({"ca": "ca.pem", "verify": False}, "'ca' is the anchor to verify against, but verify is false"),
+    ({"verify": "yes"}, "'verify' must be true or false"),
+])
+def test_probe_postgres_rejects_bad_trust_options(
+        options: dict[str, object], message: str, ca_pem: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ca_pem.parent)
+    with pytest.raises(OptionError, match=re.escape(message)):
+        registry.build("postgres", options, TlsConfig())
+
+
+def test_plugin_postgres_ca_is_relative_to_the_spec(
+        pytester: pytest.Pytester, real_postgres_tls: Daemon, ca: trustme.CA) -> None:
+    certs = pytester.path / "certs"
+    certs.mkdir()
+    trustme.CA(organization_name="the load balancer's CA").cert_pem.write_to_path(str(certs / "lb-ca.pem"))
+    ca.cert_pem.write_to_path(str(certs / "db-ca.pem"))  # the CA that issued the database's certificate
+    head = f"""version: 1
+hosts: {{db: {{address: 127.0.0.1, roles: [database], port_map: {{5432: {real_postgres_tls.port}}}}}}}
+tls: {{ca: certs/lb-ca.pem}}
+rules:
+"""
+    rule = "  - {{id: {}, from: internet, to: database, port: 5432, expect: required, probe: {{kind: postgres, {}}}}}\n"
+    typo = pytester.path / "typo.yaml"
+    typo.write_text(head + rule.format("db", "ca: certs/db.pem"))
+    spec = pytester.path / "spec.yaml"
+    spec.write_text(head + rule.format("db", "ca: certs/db-ca.pem") + rule.format("db-by-lb-ca", "verify: true")
+                    + rule.format("db-seen", "require_tls: true"))
+    refused = pytester.runpytest("--activate-spec", str(typo), "--activate-role", "internet")
+    assert refused.ret != 0
+    refused.stdout.fnmatch_lines(["*typo.yaml:5:*: probe postgres: 'ca': no such file *certs/db.pem*"])
+    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines_random([
+        "*spec.yaml::db[[]db:5432[]] PASSED*",
+        "*spec.yaml::db-seen[[]db:5432[]] PASSED*",
+        "*db:5432 via * is open but the postgres check failed * certificate verify failed: * (against tls.ca (lb-ca.pem))*",
+    ])
 
 
 def test_plugin_postgres_rule_reports_tls_and_rejects_ssh(
