@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import signal
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..spec import load_spec
+from ..suggest import did_you_mean, one_of
 from . import deployment
 from .vantage import VantageRun, run_vantage
 
@@ -48,6 +50,12 @@ def write_spec(folder: Path, addresses: dict[str, str] | None = None, port_map: 
     path = folder / "emulated.yaml"
     path.write_text(SPEC_HEADER + deployment.render_spec(addresses or deployment.LOOPBACK, port_map), encoding="utf-8")
     return path
+
+
+def user_command(folder: Path, spec: Path, role: str) -> str:
+    """The shell command that checks the served deployment from ``role``, as a user would type it."""
+    hosts = "".join(f" --activate-host {name}={address}" for name, address in PERIMETER.get(role, {}).items())
+    return f"ACTIVATE_EMULATION_DIR={shlex.quote(str(folder))} pytest --activate-spec {shlex.quote(str(spec))} --activate-role {role}{hosts}"
 
 
 async def _run_variant(spec: Path, label: str, misconfigurations: Sequence[str], pytest_args: Sequence[str]) -> list[VantageRun]:
@@ -132,8 +140,8 @@ async def serve(spec: Path | None, certs: Path | None, hosts: Sequence[str], omi
             asyncio.get_running_loop().add_signal_handler(signum, stopped.set)
         print(f"serving {len(chosen)} services; ready", flush=True)
         if not hosts:
-            print(f"in another shell:\n  ACTIVATE_EMULATION_DIR={folder} pytest --activate-spec {spec} --activate-role internet\n"
-                  f"(roles: {', '.join(VANTAGES)}; from internet add --activate-host slurm-controller=127.0.0.254)", flush=True)
+            print(f"in another shell:\n  {user_command(folder, spec, 'internet')}\n"
+                  f"(the other vantages: --activate-role {', '.join(VANTAGES[1:])})", flush=True)
         try:
             await stopped.wait()
         finally:
@@ -141,13 +149,38 @@ async def serve(spec: Path | None, certs: Path | None, hosts: Sequence[str], omi
     return 0
 
 
+def _usage_error(options: argparse.Namespace, pytest_args: Sequence[str] | None) -> str | None:
+    """What is wrong with this combination of options, if anything (argparse checks each option alone)."""
+    if not options.serve:
+        given = [flag for flag, value in (("--misconfigure", options.misconfigure), ("--spec", options.spec),
+                                          ("--certs", options.certs), ("--host", options.host), ("--omit", options.omit)) if value]
+        if given:
+            return f"{', '.join(given)} only appl{'y' if len(given) > 1 else 'ies'} with --serve (without it, every misconfiguration is checked in turn)"
+        return None
+    if options.variant is not None or pytest_args is not None:
+        return "--serve runs no pytest: --variant and arguments after -- do not apply"
+    if options.certs is not None and options.spec is None:
+        return "--certs only applies with --spec"
+    for host in options.host:
+        if host not in deployment.HOSTS:
+            return f"--host: unknown host {host!r}{did_you_mean(host, deployment.HOSTS)}; {one_of(deployment.HOSTS)}"
+    known = {f"{s.host}:{s.port}" for s in (*deployment.SERVICES, *(a for m in deployment.MISCONFIGURATIONS.values() for a in m.add))}
+    for service in options.omit:
+        if service not in known:
+            host = service.partition(":")[0]
+            ports = sorted(int(k.partition(":")[2]) for k in known if k.startswith(f"{host}:"))
+            where = f"; services on {host}: {', '.join(map(str, ports))}" if ports else f"{did_you_mean(service, known)}"
+            return f"--omit: no service {service!r} in the emulated deployment{where}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``activate-ports emulate [--variant V] [-- PYTEST ARGS]`` or ``activate-ports emulate --serve ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
-    pytest_args = args[args.index("--") + 1:] if "--" in args else list(DEFAULT_PYTEST_ARGS)
+    pytest_args = args[args.index("--") + 1:] if "--" in args else None
     parser = argparse.ArgumentParser(prog="activate-ports emulate", description=__doc__.split("\n\n")[1],
                                      epilog="Arguments after -- go to every pytest run (default: %s)." % " ".join(DEFAULT_PYTEST_ARGS))
-    parser.add_argument("--variant", choices=("both", "correct", "misconfigured"), default="both", help="which deployment(s) to check")
+    parser.add_argument("--variant", choices=("both", "correct", "misconfigured"), help="which deployment(s) to check (default: both)")
     parser.add_argument("--serve", action="store_true", help="keep the deployment up until Ctrl-C instead of checking it")
     parser.add_argument("--misconfigure", action="append", default=[], choices=list(deployment.MISCONFIGURATIONS),
                         help="with --serve: apply this mistake (repeatable)")
@@ -156,6 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", action="append", default=[], help="with --serve: only this host's services (repeatable)")
     parser.add_argument("--omit", action="append", default=[], metavar="HOST:PORT", help="with --serve: leave this service out")
     options = parser.parse_args(args[: args.index("--")] if "--" in args else args)
-    if options.serve:
-        return asyncio.run(serve(options.spec, options.certs, options.host, options.omit, options.misconfigure))
-    return asyncio.run(demo(options.variant, pytest_args))
+    problem = _usage_error(options, pytest_args)
+    if problem:
+        print(f"{parser.prog}: error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        if options.serve:
+            return asyncio.run(serve(options.spec, options.certs, options.host, options.omit, options.misconfigure))
+        return asyncio.run(demo(options.variant or "both", DEFAULT_PYTEST_ARGS if pytest_args is None else pytest_args))
+    except KeyboardInterrupt:
+        # asyncio.run cancelled the run on Ctrl-C: the servers are closed and every pytest child is gone by now.
+        print(f"\n{parser.prog}: interrupted; servers stopped", file=sys.stderr)
+        return 130

@@ -69,7 +69,14 @@ async def run_vantage(spec: Path, role: str, *, label: str = "", prefix: Sequenc
     process = await asyncio.create_subprocess_exec(
         *command, cwd=spec.parent, env={**os.environ, **(env or {})},
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await process.communicate()
+    try:
+        output, _ = await process.communicate()
+    except BaseException:
+        # Cancelled (Ctrl-C): a pytest left running would go on probing a deployment that is being torn down.
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
     assert process.returncode is not None
     outcomes, observed = read_junit(junit) if junit.is_file() else ({}, {})
     return VantageRun(role, process.returncode, outcomes, output.decode(errors="replace"), observed)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,85 @@ def test_serve_keeps_the_deployment_up_for_a_users_own_run(pytester: pytest.Pyte
         if server.stdout is not None:
             server.stdout.close()
     assert not Path(folder.group(1)).exists(), "the certificates' folder must be removed on exit"
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (from /proc: no extra dependency)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_serve_prints_a_command_that_passes_as_printed(tmp_path: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--serve"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        assert "ready" in server.stdout.readline()
+        lines = [server.stdout.readline() for _ in range(3)]
+        command = next(line.strip() for line in lines if "pytest --activate-spec" in line)
+        # As a user's shell would run it: `pytest` from the environment the package is installed in.
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        result = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, command + "\n" + result.stdout[-3000:]
+        assert re.search(r"\b21 passed, 4 skipped\b", result.stdout), result.stdout[-1500:]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0
+        if server.stdout is not None:
+            server.stdout.close()
+
+
+def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs() -> None:
+    demo = subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--variant", "correct"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert demo.stdout is not None
+        assert demo.stdout.readline().startswith("== correct deployment:")
+        children: set[int] = set()
+        while not children and demo.poll() is None:  # the six vantages' pytest runs have started
+            children = _children(demo.pid)
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 130, err
+    assert "Traceback" not in err and err.strip() == "activate-ports emulate: interrupted; servers stopped"
+    assert children and not any(_alive(pid) for pid in children), "every pytest run must be stopped"
+    address, port = deployment.LOOPBACK["lb"], deployment.high_port(443)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, port), timeout=5).close()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--host", "lb"], "--host only applies with --serve"),
+    (["--misconfigure", "http-200", "--omit", "lb:80"], "--misconfigure, --omit only apply with --serve"),
+    (["--serve", "--host", "nosuch"], "--host: unknown host 'nosuch'; one of: "),
+    (["--serve", "--host", "slurm-controler"], "--host: unknown host 'slurm-controler' (did you mean 'slurm-controller'?)"),
+    (["--serve", "--omit", "lb:9999"], "--omit: no service 'lb:9999' in the emulated deployment; services on lb: 80, 443, 5432, 8443"),
+    (["--serve", "--variant", "correct"], "--serve runs no pytest"),
+    (["--serve", "--", "-q"], "--serve runs no pytest"),
+    (["--serve", "--certs", "."], "--certs only applies with --spec"),
+])
+def test_emulate_bad_combinations_are_one_line_usage_errors(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    from pytest_activate_ports.emulate import main
+
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and err.startswith(f"activate-ports emulate: error: {message}")
