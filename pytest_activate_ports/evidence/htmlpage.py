@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from importlib import resources
 
+from .diff import KINDS, Diff
 from .merge import TABLE_HEAD, VANTAGE_HEAD, Cell, Failure, Report, Row, vantage_facts
 
 
@@ -58,6 +59,21 @@ def _failure(failure: Failure) -> str:
     return "".join(parts)
 
 
+def _changes(diff: Diff) -> str:
+    """What changed since the baseline: regressions first, each with what was seen before and now."""
+    parts = [f'<section id="changes"><h2>Changes since {escape(diff.old.when)}</h2>',
+             f'<p class="meta">Baseline {escape(diff.old.describe())}. {escape(diff.counts())}.</p>']
+    if diff.notes:
+        parts.append('<ul class="notes">' + "".join(f"<li>{escape(note)}</li>" for note in diff.notes) + "</ul>")
+    if diff.changes:
+        parts.append('<div class="scroll"><table class="changes"><thead>'
+                     + _row(["Change", "Check", "Before", "Now", "What changed"], "th") + "</thead><tbody>")
+        parts += [f'<tr class="change-{c.kind}">' + "".join(f"<td>{escape(v)}</td>" for v in (
+                  KINDS[c.kind], c.name, c.state(c.old), c.state(c.new), "; ".join(c.what))) + "</tr>" for c in diff.changes]
+        parts.append("</tbody></table></div>")
+    return "".join(parts) + "</section>"
+
+
 def render(report: Report) -> str:
     """The whole page."""
     vantages = ", ".join(v.label for v in report.vantages)
@@ -65,6 +81,7 @@ def render(report: Report) -> str:
         "<header><h1>ACTIVATE network port report</h1>",
         f'<p class="meta">Generated {escape(report.generated)} from {len(report.vantages)} vantage(s): {escape(vantages)}. '
         f"{len(report.rows)} checks, {len(report.failures)} failed.</p></header>",
+        _changes(report.changes) if report.changes else "",
         '<section id="vantages"><h2>Vantages</h2><div class="scroll"><table class="vantages"><thead>'
         + _row(list(VANTAGE_HEAD), "th") + "</thead><tbody>" + "".join(_row(vantage_facts(v)) for v in report.vantages)
         + "</tbody></table></div></section>",

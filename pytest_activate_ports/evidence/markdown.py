@@ -58,10 +58,13 @@ def _summary(row: Row) -> list[str]:
 
 def render(report: Report) -> str:
     """The whole document."""
+    from .diff import render_md  # diff renders its Markdown with this module's helpers
+
     labels = [v.label for v in report.vantages]
     lines = ["# ACTIVATE network port report", "",
              f"Generated {report.generated} from {len(labels)} vantage(s): {inert(', '.join(labels))}. "
              f"{len(report.rows)} checks, {len(report.failures)} failed.", "",
+             *(render_md(report.changes, f"Changes since {report.changes.old.when}") if report.changes else []),
              "## Vantages", "", *table(list(VANTAGE_HEAD), [vantage_facts(v) for v in report.vantages]), ""]
     if report.warnings:
         lines += ["## Warnings", ""]

@@ -8,11 +8,14 @@ instead of silently vanishing from the audit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .read import Key, Vantage, key_of
 from .record import JSON
 from .recorder import utc_now
+
+if TYPE_CHECKING:
+    from .diff import Diff
 
 CELL_TEXT = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "skipped": "skip", "not-run": "not run", "n/a": "—"}
 TABLE_HEAD = ("Port", "Protocol", "Location", "Direction", "Required", "Purpose")
@@ -120,6 +123,7 @@ class Report:
     rows: tuple[Row, ...]
     generated: str
     check_warnings: tuple[CheckWarning, ...] = ()
+    changes: Diff | None = None  # against the baseline, when one was given
 
 
 def _cell(vantage: Vantage, records: dict[Key, JSON], key: Key, sources: Sequence[str]) -> Cell:

@@ -2,6 +2,7 @@
 
     activate-ports report internet.json cluster.json -o report.html
     activate-ports report internet.json cluster.json --format md >> "$GITHUB_STEP_SUMMARY"
+    activate-ports report today/*.json --baseline last-week.json -o report.html
 
 Exit status: 0 when the report was written, 1 with ``--fail-on-failures`` when
 any vantage saw a failed check, 2 on unusable input.
@@ -10,11 +11,13 @@ any vantage saw a failed check, 2 on unusable input.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import htmlpage, markdown
+from .diff import compare
 from .merge import merge
 from .read import EvidenceError, load
 from .writer import write_atomic
@@ -28,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     parser.add_argument("--format", choices=("html", "md"),
                         help="report format (default: from the output suffix, .md means md; otherwise html)")
+    parser.add_argument("--baseline", type=Path, metavar="OLD.json",
+                        help="earlier evidence: the report opens with what changed since, regressions first")
     parser.add_argument("--fail-on-failures", action="store_true", help="exit 1 if any vantage saw a failed check")
     return parser
 
@@ -37,7 +42,10 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(list(argv))
     fmt = args.format or ("md" if args.output is not None and args.output.suffix.lower() in (".md", ".markdown") else "html")
     try:
-        report = merge(*load(args.evidence))
+        vantages, notes = load(args.evidence)
+        report = merge(vantages, notes)
+        if args.baseline is not None:
+            report = dataclasses.replace(report, changes=compare(load([args.baseline])[0], vantages))
     except EvidenceError as exc:
         print(f"activate-ports report: {exc}", file=sys.stderr)
         return 2

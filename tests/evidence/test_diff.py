@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from pytest_activate_ports.evidence.diff import main
+from pytest_activate_ports.evidence.report import main as report_main
 
 from ..servers import Listener
 from .conftest import run_vantage
@@ -222,3 +223,30 @@ def test_diff_runs_as_a_subcommand_of_the_console_command(before_after: tuple[Pa
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (1, "")
     assert "REGRESSED (1)" in done.stdout
+
+
+def test_report_with_a_baseline_opens_with_the_changes_regressions_first(
+        before_after: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before, _, after = before_after
+    added = rewrite(after, lambda doc: doc["records"].append({**doc["records"][0], "rule": "new-rule"}), "added.json")
+    since = json.loads(before.read_text())["started"].replace("T", " ")[:19] + " UTC"
+    assert report_main([str(added), "--baseline", str(before), "-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    section = page.split('<section id="changes">', 1)[1].split("</section>", 1)[0]
+    assert f"<h2>Changes since {since}</h2>" in section
+    assert section.index('<tr class="change-regressed"><td>Regressed</td><td>internet · postgres-not-exposed[lb:5432]</td>'
+                         '<td>passed: refused: ') < section.index('<tr class="change-added"><td>Added</td>')
+    assert page.index('id="changes"') < page.index('id="vantages"') < page.index('id="failures"')
+    capsys.readouterr()
+    assert report_main([str(added), "--baseline", str(before), "--format", "md"]) == 0
+    markdown = capsys.readouterr().out
+    assert f"## Changes since {since}" in markdown
+    assert markdown.index("| Regressed | internet · postgres-not-exposed") < markdown.index("| Added | internet · new-rule")
+    assert markdown.index("## Changes since") < markdown.index("## Vantages")
+    assert "Changes since" not in report(capsys, added)
+
+
+def report(capsys: pytest.CaptureFixture[str], *paths: Path) -> str:
+    capsys.readouterr()
+    report_main([*map(str, paths), "--format", "md"])
+    return capsys.readouterr().out
