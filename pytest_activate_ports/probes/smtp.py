@@ -9,17 +9,19 @@ part only exchanges lines.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
 from .connection import Connection
 from .registry import register
 from .tls import HANDSHAKE_ERRORS
-from .tlsctx import client_context, describe_failure, handshake_facts
+from .tlsctx import describe, describe_failure, handshake_facts
+from .trust import ServerTrust, presented
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -92,11 +94,18 @@ async def read_reply(reader: asyncio.StreamReader) -> Reply:
     raise SmtpError(f"reply longer than {MAX_LINES} lines")
 
 
-async def command(conn: Connection, line: str) -> Reply:
+async def command(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str) -> Reply:
     """Send one command line and read its reply."""
-    conn.writer.write(line.encode("ascii") + b"\r\n")
-    await conn.writer.drain()
-    return await read_reply(conn.reader)
+    writer.write(line.encode("ascii") + b"\r\n")
+    await writer.drain()
+    return await read_reply(reader)
+
+
+async def _to_starttls(hello: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """Greeting, EHLO and STARTTLS on a fresh connection: True when TLS may start."""
+    if (await read_reply(reader)).code != 220 or (await command(reader, writer, hello)).code != 250:
+        return False
+    return (await command(reader, writer, "STARTTLS")).code == 220
 
 
 @register
@@ -104,20 +113,20 @@ class SmtpStarttlsProbe(Probe):
     """Passes on a 220 greeting, STARTTLS in the EHLO reply, and a completed TLS upgrade.
 
     The server certificate is verified against the spec's ``tls.ca`` (the
-    system store when unset) unless ``verify: false``. A second EHLO inside TLS
-    proves the session carries SMTP: under TLS 1.3 a rejected handshake can
-    surface only on the first read.
+    system store when unset), or the probe's own ``ca:``, unless ``verify:
+    false`` (see :mod:`.trust`). A second EHLO inside TLS proves the session
+    carries SMTP: under TLS 1.3 a rejected handshake can surface only on the
+    first read.
     """
 
     kind = "smtp-starttls"
 
-    def __init__(self, ca: Path | None = None, verify: bool = True) -> None:
-        self.ca = ca
-        self.verify = verify
+    def __init__(self, trust: ServerTrust | None = None) -> None:
+        self.trust = trust or ServerTrust(verify=True)
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> SmtpStarttlsProbe:
-        return cls(tls.ca, options.flag("verify", True))
+        return cls(ServerTrust.from_options(options, tls, verify_by_default=True))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
@@ -131,7 +140,7 @@ class SmtpStarttlsProbe(Probe):
         if greeting.code != 220:
             return ProtocolResult(False, f"greeting '{greeting}': the server does not offer service", facts=facts)
         hello = f"EHLO {address_literal(conn.writer.get_extra_info('sockname'))}"
-        ehlo = await command(conn, hello)
+        ehlo = await command(conn.reader, conn.writer, hello)
         offered = extensions(ehlo)
         facts["extensions"] = " ".join(sorted(offered))
         if ehlo.code != 250:
@@ -139,11 +148,15 @@ class SmtpStarttlsProbe(Probe):
         if "STARTTLS" not in offered:
             listed = facts["extensions"] or "none"
             return ProtocolResult(False, f"greeting '{greeting}' but EHLO offers no STARTTLS (extensions: {listed})", facts=facts)
-        starttls = await command(conn, "STARTTLS")
+        starttls = await command(conn.reader, conn.writer, "STARTTLS")
         if starttls.code != 220:
             return ProtocolResult(False, f"EHLO offers STARTTLS but STARTTLS answered '{starttls}'", facts=facts)
         try:
-            await conn.start_tls(client_context(self.ca, verify=self.verify))
+            await conn.start_tls(self.trust.context())
+        except ssl.SSLCertVerificationError as exc:
+            seen = await presented(conn, functools.partial(_to_starttls, hello))
+            return ProtocolResult(False, f"STARTTLS accepted but the server's {self.trust.refused(exc, seen)}",
+                                  facts={**facts, **seen})
         except HANDSHAKE_ERRORS as exc:
             return ProtocolResult(False, f"STARTTLS accepted but the TLS handshake failed: {describe_failure(exc)}", facts=facts)
         try:
@@ -154,12 +167,10 @@ class SmtpStarttlsProbe(Probe):
 
     async def _inside_tls(self, conn: Connection, hello: str, greeting: Reply, facts: dict[str, str]) -> ProtocolResult:
         facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
-        inside = await command(conn, hello)
+        inside = await command(conn.reader, conn.writer, hello)
         if inside.code != 250:
             return ProtocolResult(False, f"TLS established but EHLO inside it answered '{inside}'", facts=facts)
         conn.writer.write(b"QUIT\r\n")
         await conn.writer.drain()
-        trust = "certificate not verified (verify: false)" if not self.verify else (
-            f"verified against {self.ca.name}" if self.ca else "verified against the system trust store")
-        version = facts.get("tls_version", "TLS")
-        return ProtocolResult(True, f"greeting '{greeting}'; STARTTLS upgraded to {version}, {trust}", facts=facts)
+        return ProtocolResult(True, f"greeting '{greeting}'; STARTTLS upgraded, {self.trust.judged}: {describe(facts)}",
+                              facts=facts)

@@ -126,6 +126,7 @@ def http_nginx(localhost_cert: trustme.LeafCert, tmp_path_factory: pytest.TempPa
     localhost_cert.private_key_and_cert_chain_pem.write_to_path(str(cert))
     other_ca = trustme.CA(organization_name="a CA the probe does not trust")
     other_ca.issue_cert("localhost", "127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(untrusted))
+    other_ca.cert_pem.write_to_path(str(root / "untrusted-ca.pem"))  # the relay's own CA, for ca: tests
     server = start_nginx(root, cert, untrusted)
     yield server
     server.stop()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_activate_ports.probes.registry import build
 from pytest_activate_ports.probes.smtp import (
     Reply,
     SmtpError,
@@ -15,6 +16,7 @@ from pytest_activate_ports.probes.smtp import (
     extensions,
     parse_reply,
 )
+from pytest_activate_ports.spec.model import TlsConfig
 
 from ..probe_harness import probe, probe_against, run_probe, serve_banner
 from .http_servers import Nginx
@@ -107,8 +109,9 @@ def smtp_port(nginx: Nginx, name: str) -> int:
 async def test_probe_smtp_starttls_verified_against_nginx(http_nginx: Nginx, ca_pem: Path) -> None:
     result = await run_probe(probe("smtp-starttls", ca=ca_pem), smtp_port(http_nginx, "smtp"), name="localhost")
     assert result.passed, result.detail
-    assert result.detail.startswith("greeting '220 mail.activate.test ESMTP ready'; STARTTLS upgraded to TLSv1.")
-    assert result.detail.endswith("verified against ca.pem")
+    assert result.detail.startswith("greeting '220 mail.activate.test ESMTP ready'; STARTTLS upgraded, "
+                                    "certificate verified against tls.ca (ca.pem): TLSv1.")
+    assert "SAN localhost, 127.0.0.1, ::1" in result.detail
     assert "STARTTLS" in result.facts["extensions"] and "activate-ports test CA" in result.facts["issuer"]
 
 
@@ -125,6 +128,17 @@ async def test_probe_smtp_untrusted_certificate_fails_unless_verify_is_off(http_
     verified = await run_probe(probe("smtp-starttls", ca=ca_pem), port, name="localhost")
     unverified = await run_probe(probe("smtp-starttls", ca=ca_pem, verify=False), port, name="localhost")
     assert not verified.passed
-    assert verified.detail.startswith("STARTTLS accepted but the TLS handshake failed:")
-    assert "certificate verify failed" in verified.detail
-    assert unverified.passed and unverified.detail.endswith("certificate not verified (verify: false)")
+    assert verified.detail.startswith("STARTTLS accepted but the server's certificate verify failed: unable to get local "
+                                      "issuer certificate (against tls.ca (ca.pem)); presented: TLSv1.")
+    assert "issued by O=a CA the probe does not trust" in verified.detail  # read on a second, unverified upgrade
+    assert verified.detail.endswith("name the service's own CA with ca:, or set verify: false")
+    assert unverified.passed and "certificate not verified (verify: true checks it)" in unverified.detail
+
+
+@pytest.mark.asyncio
+async def test_probe_smtp_verifies_against_the_relay_own_ca(http_nginx: Nginx, ca_pem: Path) -> None:
+    own = http_nginx.error_log.parent / "untrusted-ca.pem"
+    result = await run_probe(build("smtp-starttls", {"ca": str(own)}, TlsConfig(ca=ca_pem)),
+                             smtp_port(http_nginx, "smtp_untrusted"), name="localhost")
+    assert result.passed, result.detail
+    assert "certificate verified against ca (untrusted-ca.pem)" in result.detail
