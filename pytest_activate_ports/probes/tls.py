@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
@@ -23,6 +22,7 @@ from .registry import register
 from .tlsctx import (NEGOTIATED, VERSIONS, below, certificate_facts, client_context, describe, describe_failure,
                      first_flight, handshake_facts)
 from .tlsverify import TlsParseError
+from .trust import ServerTrust
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -34,9 +34,9 @@ HANDSHAKE_ERRORS = (ssl.SSLError, OSError, EOFError)
 
 @dataclass(frozen=True)
 class TlsPolicy:
-    """What a server's TLS must satisfy; shared by ``tls`` and ``https``."""
+    """What a server's TLS must satisfy; shared by ``tls``, ``https``, ``wss`` and ``vault``."""
 
-    ca: Path | None
+    trust: ServerTrust
     min_version: str | None
     expiry_warn_days: int
 
@@ -48,12 +48,7 @@ class TlsPolicy:
             raise OptionError("min_version", f"probe {options.kind}: 'min_version' must be one of "
                                              f"{', '.join(VERSIONS)}, not {min_version!r}")
         warn = options.integer("expiry_warn_days", tls.expiry_warn_days, 0, 3650)
-        return cls(tls.ca, min_version, warn)
-
-    @property
-    def trust(self) -> str:
-        """The trust anchor in words, for messages."""
-        return f"tls.ca ({self.ca.name})" if self.ca else "the system trust store"
+        return cls(ServerTrust(True, tls.ca), min_version, warn)
 
     async def establish(self, conn: Connection) -> ProtocolResult:
         """Upgrade ``conn`` to TLS and judge the handshake and certificate; on success ``conn`` carries TLS.
@@ -62,10 +57,10 @@ class TlsPolicy:
         caller is done with ``conn``.
         """
         try:
-            await conn.start_tls(client_context(self.ca))
+            await conn.start_tls(self.trust.context())
         except ssl.SSLCertVerificationError as exc:
             seen = await _presented(conn)
-            return ProtocolResult(False, f"{describe_failure(exc)} (against {self.trust}); presented: "
+            return ProtocolResult(False, f"{describe_failure(exc)} (against {self.trust.anchor}); presented: "
                                          f"{describe(seen) or 'not readable'}", facts=seen)
         except HANDSHAKE_ERRORS as exc:
             return ProtocolResult(False, f"TLS handshake failed: {describe_failure(exc)}")

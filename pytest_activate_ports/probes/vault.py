@@ -19,7 +19,9 @@ from .base import Probe, ProtocolResult
 from .connection import Connection
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header, read_body
 from .registry import register
+from .options import OptionError
 from .tls import TlsPolicy
+from .trust import ServerTrust
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -99,7 +101,9 @@ class VaultProbe(Probe):
     Active nodes (200) pass. Standby (429) and performance-standby (473) nodes
     are unsealed and serve clients, so they pass too unless
     ``accept_standby: false``; every other documented state fails with its
-    name. ``tls: true`` speaks HTTPS, verified against the spec's ``tls.ca``.
+    name. ``tls: true`` speaks HTTPS, verified against the spec's ``tls.ca``
+    or the probe's own ``ca:`` (Vault's listener often has a certificate from
+    an internal CA), unless ``verify: false`` (see :mod:`.trust`).
     """
 
     kind = "vault"
@@ -110,7 +114,12 @@ class VaultProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> VaultProbe:
-        policy = TlsPolicy(tls.ca, None, tls.expiry_warn_days) if options.flag("tls", False) else None
+        secure = options.flag("tls", False)
+        trust = ServerTrust.from_options(options, tls, verify_by_default=True)
+        if not secure and (trust.own_ca or not trust.verify):
+            raise OptionError("ca" if trust.own_ca else "verify", "probe vault: 'ca' and 'verify' apply to its "
+                                                                   "certificate, so only with tls: true")
+        policy = TlsPolicy(trust, None, tls.expiry_warn_days) if secure else None
         return cls(options.flag("accept_standby", True), policy)
 
     async def check(self, conn: Connection) -> ProtocolResult:
@@ -122,7 +131,8 @@ class VaultProbe(Probe):
         finally:
             # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
             conn.writer.transport.abort()
-        return ProtocolResult(result.passed, result.detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)
+        detail = f"{result.detail}; over TLS, {self.tls.trust.judged}: {secured.detail}" if self.tls else result.detail
+        return ProtocolResult(result.passed, detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)
 
     async def _health(self, conn: Connection) -> ProtocolResult:
         host = host_header(conn.target.name, conn.target.spec_port, 443 if self.tls else 80)

@@ -24,6 +24,7 @@ from .http1 import HttpError, ResponseHead, build_request, describe, exchange, h
 from .options import OptionError, ProbeOptions
 from .registry import register
 from .tls import TlsPolicy
+from .trust import ServerTrust
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
@@ -122,7 +123,7 @@ class WssProbe(Probe):
                 raise OptionError("headers", f"probe wss: header {name!r} cannot be sent (reserved name or malformed)")
         auth = options.flag("accept_auth_required", not headers)
         # The tls probe judges version floors; here the handshake only has to be trustworthy.
-        policy = TlsPolicy(tls.ca, None, tls.expiry_warn_days) if options.flag("tls", True) else None
+        policy = TlsPolicy(ServerTrust(True, tls.ca), None, tls.expiry_warn_days) if options.flag("tls", True) else None
         return cls(policy, request_path(options, "path", TUNNEL_PATH), headers, auth)
 
     async def check(self, conn: Connection) -> ProtocolResult:

@@ -16,11 +16,15 @@ from pytest_activate_ports.emulate.http_services import (
     vault_health,
 )
 from pytest_activate_ports.probes.http1 import parse_response_head
+from pytest_activate_ports.probes.options import OptionError
+from pytest_activate_ports.probes.registry import build
 from pytest_activate_ports.probes.vault import (
     NotVaultHealth,
     judge_health,
     parse_health,
 )
+
+from pytest_activate_ports.spec.model import TlsConfig
 
 from ..probe_harness import port_of, probe, probe_against, run_probe, serve_banner
 from .http_servers import Nginx
@@ -121,6 +125,39 @@ async def test_probe_vault_over_tls(localhost_cert: trustme.LeafCert, ca_pem: Pa
         in_clear = await run_probe(probe("vault"), port_of(server))
     assert over_tls.passed, over_tls.detail
     assert not in_clear.passed
+
+
+@pytest.mark.asyncio
+async def test_probe_vault_verifies_its_own_ca_or_only_reports(ca_pem: Path, tmp_path: Path) -> None:
+    """Vault's listener with a certificate from an internal CA, not the spec's tls.ca."""
+    internal = trustme.CA(organization_name="vault internal CA")
+    own = tmp_path / "vault-ca.pem"
+    internal.cert_pem.write_to_path(str(own))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    internal.issue_cert("localhost").configure_cert(context)
+    server = await serve_vault("127.0.0.1", 0, ssl=context)
+    tls = TlsConfig(ca=ca_pem)
+    async with server:
+        by_tls_ca = await run_probe(build("vault", {"tls": True}, tls), port_of(server), name="localhost")
+        by_own_ca = await run_probe(build("vault", {"tls": True, "ca": str(own)}, tls), port_of(server), name="localhost")
+        seen_only = await run_probe(build("vault", {"tls": True, "verify": False}, tls), port_of(server), name="localhost")
+    assert not by_tls_ca.passed
+    assert by_tls_ca.detail.startswith("certificate verify failed: unable to get local issuer certificate "
+                                       "(against tls.ca (ca.pem)); presented: certificate")
+    assert by_own_ca.passed, by_own_ca.detail
+    assert "; over TLS, certificate verified against ca (vault-ca.pem): TLSv1." in by_own_ca.detail
+    assert seen_only.passed, seen_only.detail
+    assert "certificate not verified (verify: true checks it)" in seen_only.detail
+    assert "issued by O=vault internal CA" in seen_only.detail and "SAN localhost" in seen_only.detail
+
+
+@pytest.mark.parametrize("options", [{"ca": "vault-ca.pem"}, {"verify": False}])
+def test_probe_vault_trust_options_need_tls(options: dict[str, object], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "vault-ca.pem").write_text("not read: the option is refused first\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OptionError, match="probe vault: 'ca' and 'verify' apply to its certificate, so only with tls: true"):
+        build("vault", options, TlsConfig())
 
 
 @pytest.mark.asyncio
