@@ -14,9 +14,9 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
-from .checks import Check
-from .probes.base import PortState, Probe, ProbeResult, ProtocolResult, Target
+from .probes.base import Probe
 from .reactor import Reactor, Timer
+from .results import Job, PortState, ProbeResult, ProtocolResult, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Spoken
@@ -29,30 +29,32 @@ Speak = Callable[[Probe, Target, socket.socket, "Listener"], None]  # hand a con
 Step = Callable[[], "ProbeResult | None"]
 
 
-def unresolvable(name: str, port: int, exc: OSError, started: float) -> ProbeResult:
+def unresolvable(name: str, port: int, dialled: int, exc: OSError, started: float) -> ProbeResult:
     """The result for a name that did not resolve: nothing was dialled."""
-    return ProbeResult(port, PortState.UNRESOLVABLE, f"{name} does not resolve: {exc.args[-1] if exc.args else exc!r}",
-                       time.monotonic() - started, exc.errno)
+    return ProbeResult(port, dialled, PortState.UNRESOLVABLE,
+                       f"{name} does not resolve: {exc.args[-1] if exc.args else exc!r}", time.monotonic() - started,
+                       exc.errno)
 
 
 class Dial:
-    """Connect to ``address`` for one port of ``check`` and, if open, have its probe speak; report one result.
+    """Connect to ``address`` for one port of ``job`` and, if open, have its probe speak; report one result.
 
     Runs on the reactor's thread. Never raises for anything the network
     does; a bug or local resource exhaustion becomes an ``error`` result for
-    this check only. Descriptor exhaustion is waited out, not reported: it
+    this job only. Descriptor exhaustion is waited out, not reported: it
     says nothing about the port.
     """
 
-    __slots__ = ("reactor", "speak", "check", "spec_port", "family", "address", "timeout", "report",
+    __slots__ = ("reactor", "speak", "job", "spec_port", "dialled", "family", "address", "timeout", "report",
                  "sock", "timer", "started", "source", "backoff")
 
-    def __init__(self, reactor: Reactor, speak: Speak, check: Check, spec_port: int, family: int, address: str,
+    def __init__(self, reactor: Reactor, speak: Speak, job: Job, spec_port: int, family: int, address: str,
                  timeout: float, report: Report) -> None:
         self.reactor = reactor
         self.speak = speak
-        self.check = check
+        self.job = job
         self.spec_port = spec_port
+        self.dialled = job.dial_port(spec_port)
         self.family = family
         self.address = address
         self.timeout = timeout
@@ -87,7 +89,7 @@ class Dial:
         self.sock = sock
         sock.setblocking(False)
         self.started = time.monotonic()
-        dialled = self.check.host.dial_port(self.spec_port)
+        dialled = self.dialled
         error = sock.connect_ex((self.address, dialled, 0, 0) if self.family == socket.AF_INET6 else (self.address, dialled))
         if error != errno.EINPROGRESS:
             return self._classify(error, sent=False)
@@ -130,11 +132,11 @@ class Dial:
     def _opened(self) -> ProbeResult | None:
         assert self.sock is not None
         self.source = _sockname(self.sock)
-        probe = self.check.rule.probe
+        job = self.job
+        probe = job.probe
         if not probe.talks:
             return self._close(PortState.OPEN, "accepted the TCP handshake", protocol=_HANDSHAKE_ONLY)
-        host = self.check.host
-        target = Target(host.name, host.address, self.address, host.dial_port(self.spec_port), self.spec_port, self.timeout)
+        target = Target(job.host, job.address, self.address, self.dialled, self.spec_port, self.timeout)
         sock, self.sock = self.sock, None
         self.speak(probe, target, sock, self._heard)
         return None
@@ -160,8 +162,8 @@ class Dial:
                 self.reactor.cancel(self.timer)
                 self.timer = None
             sock.close()
-        return ProbeResult(self.spec_port, state, detail, time.monotonic() - self.started, error, self.address,
-                           self.source, protocol)
+        return ProbeResult(self.spec_port, self.dialled, state, detail, time.monotonic() - self.started, error,
+                           self.address, self.source, protocol)
 
 
 _HANDSHAKE_ONLY = ProtocolResult(True, "TCP handshake completed")

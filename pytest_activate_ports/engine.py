@@ -17,15 +17,14 @@ import resource
 import socket
 import threading
 import time
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Deque, Sequence
 
-from .checks import Check
 from .dial import Dial, unresolvable
-from .probes.base import Probe, ProbeResult, Target
+from .probes.base import Probe
 from .reactor import Reactor
 from .resolve import Address, Answer, Resolver
+from .results import CheckOutcome, HostKey, Job, ProbeResult, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Speaker
@@ -39,53 +38,36 @@ def default_concurrency() -> int:
     return max(4, min(2048, soft - FD_RESERVE))
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOutcome:
-    """What the engine observed for one check."""
-
-    results: tuple[ProbeResult, ...]
-    host_alive: bool  # some port on this host accepted or reset a connection in this run
-
-
 class ProbingStopped(Exception):
     """The engine stopped (Ctrl-C, SIGTERM, or a crash) before this check was probed."""
 
 
-HostKey = tuple[str, str]  # (host name, address): the unit of per-host limits and liveness
+class _Port:
+    """One port of one job, tried on every address of its host in turn."""
 
+    __slots__ = ("job", "port", "started", "addresses", "results")
 
-class _Job:
-    """One port of one check, tried on every address of its host in turn."""
-
-    __slots__ = ("check", "port", "host", "started", "addresses", "results")
-
-    def __init__(self, check: Check, port: int, host: HostKey) -> None:
-        self.check = check
+    def __init__(self, job: Job, port: int) -> None:
+        self.job = job
         self.port = port
-        self.host = host
         self.started = time.monotonic()
         self.addresses: Deque[Address] = collections.deque()
         self.results: list[ProbeResult] = []
 
 
-def host_key(check: Check) -> HostKey:
-    """Which host a check loads and proves alive (names may repeat across specs, so the address too)."""
-    return check.host.name, check.host.address
-
-
 class Engine:
-    """Runs the probes of the given checks; items read outcomes with :meth:`outcome`."""
+    """Runs the given jobs; callers read each job's outcome by its key with :meth:`outcome`."""
 
-    def __init__(self, checks: Sequence[Check], timeout: float, concurrency: int, per_host: int,
-                 on_demand: Callable[[Check], Sequence[Check]] | None = None) -> None:
-        """Probe ``checks`` once started; ``on_demand`` instead submits work lazily.
+    def __init__(self, jobs: Sequence[Job], timeout: float, concurrency: int, per_host: int,
+                 on_demand: Callable[[Job], Sequence[Job]] | None = None) -> None:
+        """Run ``jobs`` once started; ``on_demand`` instead submits work lazily.
 
         With ``on_demand`` (pytest-xdist workers, which learn their items one by
-        one), a check is probed only when its item asks for it, together with
-        the checks ``on_demand`` groups with it (its host's), so each worker
+        one), a job is run only when its outcome is asked for, together with
+        the jobs ``on_demand`` groups with it (its host's), so each worker
         probes only what it runs.
         """
-        self.checks = list(checks)
+        self.jobs = list(jobs)
         self.timeout = timeout
         self.concurrency = concurrency
         self.per_host = per_host
@@ -93,15 +75,15 @@ class Engine:
         self._submitted: set[int] = set()
         # One lock for all results: the engine's thread writes, the pytest thread waits.
         self._cond = threading.Condition()
-        self._done: dict[int, tuple[ProbeResult, ...]] = {}
+        self._done: dict[int, tuple[ProbeResult, ...]] = {}  # by job key
         self._alive: dict[HostKey, bool] = {}
         self._stopped = False
-        self._awaited: int | HostKey | None = None  # the check id or host the pytest thread is blocked on
+        self._awaited: int | HostKey | None = None  # the job key or host the pytest thread is blocked on
         # The rest belongs to the engine's thread.
         self._partial: dict[int, list[ProbeResult]] = {}
         self._remaining: dict[int, int] = {}
         self._unfinished: collections.Counter[HostKey] = collections.Counter()
-        self._queues: dict[HostKey, Deque[tuple[Check, int]]] = {}
+        self._queues: dict[HostKey, Deque[tuple[Job, int]]] = {}
         self._busy: collections.Counter[HostKey] = collections.Counter()  # ports in flight per host
         self._in_flight = 0
         self._ready_hosts: dict[HostKey, None] = {}  # hosts with queued ports and room, in the order they became so
@@ -114,7 +96,7 @@ class Engine:
     def start(self) -> None:
         """Start probing in the background; returns at once."""
         if self._on_demand is None:
-            self.submit(self.checks)
+            self.submit(self.jobs)
         self._thread = threading.Thread(target=self._run, name="activate-probes", daemon=True)
         self._thread.start()
 
@@ -131,36 +113,36 @@ class Engine:
                 self._stopped = True
                 self._cond.notify_all()
 
-    def finished(self, check: Check) -> bool:
-        """True once every probe of ``check`` has ended."""
+    def finished(self, job: Job) -> bool:
+        """True once every attempt of ``job`` has ended."""
         with self._cond:
-            return id(check) in self._done
+            return job.key in self._done
 
-    def outcome(self, check: Check) -> CheckOutcome:
-        """Block until ``check`` has been probed, then until its host's liveness is known if it matters.
+    def outcome(self, job: Job) -> CheckOutcome:
+        """Block until ``job`` has run, then until its host's liveness is known if it matters.
 
         Raises:
             ProbingStopped: the engine stopped first.
         """
-        if self._on_demand is not None and id(check) not in self._submitted:
-            self.submit(self._on_demand(check))
+        key, host = job.key, job.host_key
+        if self._on_demand is not None and key not in self._submitted:
+            self.submit(self._on_demand(job))
         with self._cond:
-            self._awaited = id(check)
-            self._cond.wait_for(lambda: id(check) in self._done or self._stopped)
-            if id(check) not in self._done:
+            self._awaited = key
+            self._cond.wait_for(lambda: key in self._done or self._stopped)
+            if key not in self._done:
                 raise ProbingStopped("probing was stopped before this check completed")
-            results = self._done[id(check)]
+            results = self._done[key]
             if any(r.state.answered for r in results):
                 return CheckOutcome(results, True)
-            key = host_key(check)
-            self._awaited = key
-            self._cond.wait_for(lambda: key in self._alive or self._stopped)
-            return CheckOutcome(results, self._alive.get(key, False))
+            self._awaited = host
+            self._cond.wait_for(lambda: host in self._alive or self._stopped)
+            return CheckOutcome(results, self._alive.get(host, False))
 
-    def submit(self, checks: Sequence[Check]) -> None:
-        """Queue more checks for probing (from any thread); checks already queued are ignored."""
-        fresh = [check for check in checks if id(check) not in self._submitted]
-        self._submitted.update(id(check) for check in fresh)
+    def submit(self, jobs: Sequence[Job]) -> None:
+        """Queue more jobs (from any thread); jobs already queued are ignored."""
+        fresh = [job for job in jobs if job.key not in self._submitted]
+        self._submitted.update(job.key for job in fresh)
         if fresh:
             self._reactor.call_soon_threadsafe(partial(self._enqueue, fresh))
 
@@ -172,17 +154,17 @@ class Engine:
         self._reactor.stop()
         self._thread.join()
 
-    def _enqueue(self, checks: Sequence[Check]) -> None:
-        """Add checks' ports to their hosts' queues, then start as many as the limits allow.
+    def _enqueue(self, jobs: Sequence[Job]) -> None:
+        """Add jobs' ports to their hosts' queues, then start as many as the limits allow.
 
-        Hosts are served in order of their first check, so probing runs roughly
+        Hosts are served in order of their first job, so probing runs roughly
         in the order items report.
         """
-        for check in checks:
-            key = host_key(check)
-            self._queues.setdefault(key, collections.deque()).extend((check, port) for port in check.ports)
-            self._partial[id(check)] = []
-            self._remaining[id(check)] = len(check.ports)
+        for job in jobs:
+            key = job.host_key
+            self._queues.setdefault(key, collections.deque()).extend((job, port) for port in job.ports)
+            self._partial[job.key] = []
+            self._remaining[job.key] = len(job.ports)
             self._unfinished[key] += 1
             if self._busy[key] < self.per_host:
                 self._ready_hosts.setdefault(key)
@@ -208,33 +190,35 @@ class Engine:
         while self._in_flight < self.concurrency and self._ready_hosts:
             key = next(iter(self._ready_hosts))
             queue = self._queues[key]
-            check, port = queue.popleft()
+            job, port = queue.popleft()
             self._busy[key] += 1
             self._in_flight += 1
             if not queue or self._busy[key] >= self.per_host:
                 del self._ready_hosts[key]
-            job = _Job(check, port, key)
-            self._resolver.resolve(check.host.address, partial(self._resolved, job))
+            attempts = _Port(job, port)
+            self._resolver.resolve(job.address, partial(self._resolved, attempts))
 
-    def _resolved(self, job: _Job, answer: Answer) -> None:
+    def _resolved(self, attempts: _Port, answer: Answer) -> None:
         """Probe the port on every address the host's name resolves to.
 
         A client may land on any of them (DNS round robin, A and AAAA), so each
         must satisfy the rule: one result per address.
         """
         if isinstance(answer, BaseException):
-            self._job_done(job, [unresolvable(job.check.host.address, job.port, answer, job.started)])
+            job = attempts.job
+            self._port_done(attempts, [unresolvable(job.address, attempts.port, job.dial_port(attempts.port), answer,
+                                                    attempts.started)])
             return
-        job.addresses.extend(answer)
-        self._next_address(job)
+        attempts.addresses.extend(answer)
+        self._next_address(attempts)
 
-    def _next_address(self, job: _Job) -> None:
-        if not job.addresses:
-            self._job_done(job, job.results)
+    def _next_address(self, attempts: _Port) -> None:
+        if not attempts.addresses:
+            self._port_done(attempts, attempts.results)
             return
-        family, address = job.addresses.popleft()
-        Dial(self._reactor, self._speak, job.check, job.port, family, address, self.timeout,
-             partial(self._dialled, job)).start()
+        family, address = attempts.addresses.popleft()
+        Dial(self._reactor, self._speak, attempts.job, attempts.port, family, address, self.timeout,
+             partial(self._dialled, attempts)).start()
 
     def _speak(self, probe: Probe, target: Target, sock: socket.socket, listener: Listener) -> None:
         if self._speaker is None:
@@ -245,28 +229,28 @@ class Engine:
             self._speaker = Speaker()
         self._speaker.speak(probe, target, sock, listener)
 
-    def _dialled(self, job: _Job, result: ProbeResult) -> None:
-        job.results.append(result)
-        self._next_address(job)
+    def _dialled(self, attempts: _Port, result: ProbeResult) -> None:
+        attempts.results.append(result)
+        self._next_address(attempts)
 
-    def _job_done(self, job: _Job, results: list[ProbeResult]) -> None:
-        key = job.host
+    def _port_done(self, attempts: _Port, results: list[ProbeResult]) -> None:
+        key = attempts.job.host_key
         self._busy[key] -= 1
         self._in_flight -= 1
         if self._queues[key] and self._busy[key] < self.per_host:
             self._ready_hosts.setdefault(key)
-        self._record(job.check, results)
+        self._record(attempts.job, results)
         self._fill()
 
-    def _record(self, check: Check, results: list[ProbeResult]) -> None:
-        key = id(check)
+    def _record(self, job: Job, results: list[ProbeResult]) -> None:
+        key = job.key
         self._partial[key].extend(results)
         self._remaining[key] -= 1
         if self._remaining[key]:
             return
         final = tuple(sorted(self._partial.pop(key), key=lambda r: r.port))
         del self._remaining[key]
-        host = host_key(check)
+        host = job.host_key
         self._unfinished[host] -= 1
         with self._cond:
             self._done[key] = final

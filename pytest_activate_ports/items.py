@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from .checks import Check
-from .engine import CheckOutcome, ProbingStopped
+from .engine import ProbingStopped
 from .redact import redact
+from .results import CheckOutcome
+from .run import RUN
 from .spec import SpecError
 from .verdict import Outcome, Verdict, judge
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
-    from .engine import Engine
     from .run import ActivateRun
 
 
@@ -68,12 +69,10 @@ class SpecFile(pytest.File):
 
 
 class PortCheckItem(pytest.Item):
-    """One port of one host under one rule; reads its result from the engine."""
+    """One port of one host under one rule; reads its result from the session's probing."""
 
     # pytest's Node keeps a __dict__; slots keep our per-item state out of it (less memory per item).
     __slots__ = ("check", "secrets", "outcome", "verdict")
-
-    engine: Engine | None = None  # set for the session by the plugin before the run loop
 
     def __init__(self, *, check: Check, secrets: frozenset[str] = frozenset(), **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -86,11 +85,11 @@ class PortCheckItem(pytest.Item):
         self.add_marker(shared_mark(f"activate_{rule.probe.kind.replace('-', '_')}"))
 
     def setup(self) -> None:
-        engine = type(self).engine
-        if engine is None:
+        probing = self.config.stash[RUN].probing
+        if probing is None:
             raise CheckError("the probe engine is not running (was the run loop replaced by another plugin?)")
         try:
-            self.outcome = engine.outcome(self.check)
+            self.outcome = probing.outcome(self.check)
         except ProbingStopped as exc:
             raise CheckError(str(exc)) from None
         self.verdict = self._redacted(judge(self.check, self.outcome))

@@ -11,11 +11,11 @@ from typing import Callable, Generator
 import pytest
 
 from . import options
-from .checks import Check
-from .engine import CheckOutcome, Engine
-from .distribute import scheduler, xdist_group, xdist_workers
+from .distribute import scheduler, xdist_workers
 from .items import CheckError, PortCheckItem, SpecFile
 from .probes import registry
+from .probing import Probing
+from .results import CheckOutcome
 from .run import RUN, ActivateRun
 from .spec import Host, Spec
 from .spec.model import Expect
@@ -86,28 +86,16 @@ def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     checks = [item.check for item in session.items if isinstance(item, PortCheckItem) and not item.check.skip_reason]
-    settings = session.config.stash[RUN].settings
+    run = session.config.stash[RUN]
     if session.config.option.collectonly or not checks:
         return (yield)
-    workers = xdist_workers(session.config)
-    if workers:
-        # A pytest-xdist worker learns its items group by group (--dist loadgroup; see
-        # distribute.py): probe a whole group when its first item asks, so no port
-        # is dialled by two workers.
-        groups: dict[str, list[Check]] = {}
-        for check in checks:
-            groups.setdefault(xdist_group(check, workers), []).append(check)
-        engine = Engine([], settings.timeout, settings.concurrency, settings.per_host,
-                        on_demand=lambda check: groups[xdist_group(check, workers)])
-    else:
-        engine = Engine(checks, settings.timeout, settings.concurrency, settings.per_host)
-    PortCheckItem.engine = engine
-    engine.start()
+    run.probing = Probing(checks, run.settings, xdist_workers(session.config))
+    run.probing.start()
     try:
         return (yield)
     finally:
-        engine.close()
-        PortCheckItem.engine = None
+        run.probing.close()
+        run.probing = None
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -130,6 +118,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     # that could not be judged gets the same one-line report as a failed one.
     if isinstance(item, PortCheckItem) and call.excinfo is not None and call.excinfo.errisinstance(CheckError):
         report.longrepr = item.repr_failure(call.excinfo)
+    # A skip raised while running (skipped: unproven) is placed by pytest at the raising Python
+    # line; a check's place is its rule in the spec, as for the skip marks of `when`.
+    if isinstance(item, PortCheckItem) and report.skipped and isinstance(report.longrepr, tuple):
+        path, line, _ = item.reportinfo()
+        report.longrepr = (str(path), line + 1, report.longrepr[2])
     return report
 
 
@@ -174,10 +167,12 @@ def activate_result(request: pytest.FixtureRequest) -> Callable[[str, str, int |
     The check must be selected in this run; items are probed before any test runs.
     """
     def lookup(rule_id: str, host: str, port: int | None = None) -> CheckOutcome:
-        engine = PortCheckItem.engine
+        probing = request.config.stash[RUN].probing
         for item in request.session.items:
-            if isinstance(item, PortCheckItem) and item.check.rule.id == rule_id and item.check.host.name == host \
-                    and (port is None or port in item.check.ports) and engine is not None and not item.check.skip_reason:
-                return engine.outcome(item.check)
+            check = item.check if isinstance(item, PortCheckItem) else None
+            if check is not None and check.rule.id == rule_id \
+                    and check.host.name == host and (port is None or port in check.ports) \
+                    and probing is not None and probing.probed(check):
+                return probing.outcome(check)
         raise LookupError(f"no probed check {rule_id}[{host}:{port if port is not None else '*'}] in this run")
     return lookup

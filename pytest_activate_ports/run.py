@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,6 +14,9 @@ from .spec import Spec, SpecError, load_spec
 from .spec.features import FeatureValueError, typed_value
 from .spec.model import FeatureValue
 from .suggest import did_you_mean, one_of
+
+if TYPE_CHECKING:
+    from .probing import Probing
 
 
 class ActivateRun:
@@ -24,6 +28,7 @@ class ActivateRun:
         self.errors: dict[Path, SpecError] = {}
         self.plans: dict[Path, Plan] = {}
         self.role: str | None = settings.role
+        self.probing: Probing | None = None  # while the run loop runs: the checks' jobs and their engine
 
     def load(self, path: Path) -> None:
         """Load one spec (recording a SpecError for its collector rather than raising)."""

@@ -10,8 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from .checks import Check
-from .engine import CheckOutcome
-from .probes.base import PortState, ProbeResult
+from .results import CheckOutcome, PortState, ProbeResult
 from .spec.model import ClosedState, Expect
 
 
@@ -46,8 +45,7 @@ def _ms(result: ProbeResult) -> str:
 
 
 def _where(check: Check, result: ProbeResult) -> str:
-    dialled = check.host.dial_port(result.port)
-    via = f" via {dialled}" if dialled != result.port else ""
+    via = f" via {result.dialled}" if result.dialled != result.port else ""
     address = f" ({result.address})" if result.address and result.address != check.host.address else ""
     return f"{check.host.name}:{result.port}{via}{address}"
 

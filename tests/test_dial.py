@@ -12,8 +12,9 @@ import pytest
 
 from pytest_activate_ports.checks import Check, plan
 from pytest_activate_ports.dial import Dial
-from pytest_activate_ports.probes.base import PortState, ProbeResult
+from pytest_activate_ports.probing import job_of
 from pytest_activate_ports.reactor import Reactor
+from pytest_activate_ports.results import PortState, ProbeResult
 from pytest_activate_ports.spec import load_spec
 
 from .netns import Namespace, require_netns
@@ -41,7 +42,7 @@ def starved_dial(check: Check, port: int) -> PortState:
         reactor.stop()
 
     try:
-        Dial(reactor, never_speak, check, port, socket.AF_INET, "127.0.0.1", 0.05, report).start()  # the SYN is out
+        Dial(reactor, never_speak, job_of(check, 0), port, socket.AF_INET, "127.0.0.1", 0.05, report).start()  # the SYN is out
         time.sleep(0.3)  # the handshake completes and the deadline passes while the reactor cannot run
         reactor.run()
     finally:

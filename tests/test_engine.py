@@ -21,6 +21,8 @@ import pytest
 
 from pytest_activate_ports.checks import plan
 from pytest_activate_ports.engine import Engine, ProbingStopped
+from pytest_activate_ports.probing import job_of
+from pytest_activate_ports.results import Job
 from pytest_activate_ports.spec import load_spec
 
 from .servers import Listener
@@ -45,12 +47,17 @@ def _sockets_to(port: int, state: str) -> int:
     return len({row[1] for row in rows if row[2] == remote and row[3] == state})
 
 
-def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list:  # type: ignore[type-arg]
+def jobs_of(path: Path) -> list[Job]:
+    """The engine's jobs for every check the spec at ``path`` asks of the internet."""
+    return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), "internet").checks)]
+
+
+def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list[Job]:
     host_lines = "".join(f"  h{i}: {{address: 127.0.0.1, roles: [target]}}\n" for i in range(hosts))
     rule_lines = "".join(f"  - {{id: r{i}, from: internet, to: target, port: {port}, expect: required}}\n" for i in range(rules))
     path = tmp_path / "spec.yaml"
     path.write_text(f"version: 1\nhosts:\n{host_lines}rules:\n{rule_lines}")
-    return list(plan(load_spec(path), "internet").checks)
+    return jobs_of(path)
 
 
 def peak_while_running(engine: Engine, port: int, expected: int) -> int:
@@ -59,8 +66,8 @@ def peak_while_running(engine: Engine, port: int, expected: int) -> int:
     baseline = syn_sent_to(port)
     engine.start()
     try:
-        for check in engine.checks:
-            while not engine.finished(check):
+        for job in engine.jobs:
+            while not engine.finished(job):
                 peak = max(peak, syn_sent_to(port) - baseline)
                 if peak >= expected:
                     return peak
@@ -172,11 +179,11 @@ def test_engine_holds_500_protocol_probes_at_once(tmp_path: Path) -> None:
         path = tmp_path / "spec.yaml"
         path.write_text(f"version: 1\nhosts:\n{hosts}rules:\n"
                         f"  - {{id: web, from: internet, to: t, port: {tarpit.port}, expect: required, probe: http}}\n")
-        engine = Engine(list(plan(load_spec(path), "internet").checks), timeout=5, concurrency=1000, per_host=8)
+        engine = Engine(jobs_of(path), timeout=5, concurrency=1000, per_host=8)
         engine.start()
         peak = 0
         try:
-            while peak < 500 and not all(engine.finished(check) for check in engine.checks):
+            while peak < 500 and not all(engine.finished(job) for job in engine.jobs):
                 peak = max(peak, established_to(tarpit.port))
                 time.sleep(0.02)
         finally:

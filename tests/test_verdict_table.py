@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.checks import Check, plan
-from pytest_activate_ports.engine import CheckOutcome
-from pytest_activate_ports.probes.base import PortState, ProbeResult, ProtocolResult
+from pytest_activate_ports.results import CheckOutcome, PortState, ProbeResult, ProtocolResult
 from pytest_activate_ports.spec import load_spec
 from pytest_activate_ports.verdict import Outcome, judge
 
@@ -45,7 +44,7 @@ def checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Check]:
 
 def attempt(port: int, state: PortState, protocol: bool | None = None) -> ProbeResult:
     answer = None if protocol is None else ProtocolResult(protocol, "spoke https" if protocol else "no https here")
-    return ProbeResult(port, state, "observed", 0.002, protocol=answer)
+    return ProbeResult(port, port, state, "observed", 0.002, protocol=answer)
 
 
 # (rule, observed state, protocol passed, host answered elsewhere in the run, outcome): the README table.

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..probes.base import ProbeResult, ProtocolResult
+from ..results import ProbeResult, ProtocolResult
 from ..spec.model import Rule, Spec
 
 if TYPE_CHECKING:
     from ..checks import Check
-    from ..engine import CheckOutcome
+    from ..results import CheckOutcome
     from ..items import PortCheckItem
     from ..verdict import Verdict
 
@@ -69,11 +69,11 @@ def protocol_json(protocol: ProtocolResult) -> JSON:
     }
 
 
-def result_json(result: ProbeResult, dialled: int) -> JSON:
+def result_json(result: ProbeResult) -> JSON:
     """Everything observed on one port."""
     return {
         "port": result.port,
-        "dialled": dialled,
+        "dialled": result.dialled,
         "state": result.state.value,
         "detail": result.detail,
         "elapsed_ms": _ms(result.elapsed),
@@ -163,5 +163,5 @@ class Observation:
             "host_alive": self.outcome.host_alive if self.outcome else None,
             "warnings": list(self.verdict.warnings) if self.verdict else [],
             "finished": finished,
-            "results": [result_json(r, check.host.dial_port(r.port)) for r in results],
+            "results": [result_json(r) for r in results],
         }
