@@ -11,6 +11,8 @@ error packet says nothing about TLS.
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Union
 from .base import Probe, ProtocolResult
 from .connection import Connection
 from .registry import register
+from .tlsctx import describe, describe_failure, handshake_facts
+from .trust import ServerTrust, presented
 from .wire import WireError, cstring, read_answer, seen
 
 if TYPE_CHECKING:
@@ -25,8 +29,13 @@ if TYPE_CHECKING:
     from .options import ProbeOptions
 
 MAX_GREETING = 8192  # real greetings are ~100 bytes; the 24-bit length must not make us wait for 16 MiB
+CLIENT_LONG_PASSWORD = 0x0001
+CLIENT_PROTOCOL_41 = 0x0200
 CLIENT_SSL = 0x0800
+CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_PLUGIN_AUTH = 0x00080000
+SSL_REQUEST_CAPABILITIES = CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SSL | CLIENT_SECURE_CONNECTION
+UTF8MB4 = 45  # utf8mb4_general_ci, a character set every server since MySQL 5.5 knows
 MARIADB_PREFIX = "5.5.5-"  # MariaDB 10+ prefixes this so old replicas do not read "10" as major version 1
 
 
@@ -106,18 +115,41 @@ def _greeting(payload: bytes) -> Greeting:
     return Greeting(raw_version.decode("utf-8", "replace"), connection_id, capabilities, plugin.decode("ascii", "replace"))
 
 
+def ssl_request() -> bytes:
+    """The SSLRequest packet (sequence 1) a client sends after the greeting to switch to TLS before authenticating."""
+    payload = struct.pack("<IIB23x", SSL_REQUEST_CAPABILITIES, 1 << 24, UTF8MB4)
+    return len(payload).to_bytes(3, "little") + b"\x01" + payload
+
+
+async def _switch_to_tls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    """A fresh connection's greeting and SSLRequest: True when the server offers TLS."""
+    answer = await read_answer(reader, parse_greeting, 4 + MAX_GREETING)
+    if not isinstance(answer, Greeting) or not answer.tls:
+        return False
+    writer.write(ssl_request())
+    await writer.drain()
+    return True
+
+
 @register
 class MysqlProbe(Probe):
-    """Passes on a Handshake V10 greeting (or a MySQL error packet); reports version and TLS support."""
+    """Passes on a Handshake V10 greeting (or a MySQL error packet); reports version and TLS support.
+
+    When the greeting offers TLS the probe switches to it (SSLRequest, then a
+    handshake) and reports the certificate; it is verified only when asked
+    (``verify: true`` or ``ca:``, see :mod:`.trust`), as MySQL clients verify
+    nothing unless told to (``--ssl-mode=VERIFY_IDENTITY``).
+    """
 
     kind = "mysql"
 
-    def __init__(self, require_tls: bool = False) -> None:
+    def __init__(self, require_tls: bool = False, trust: ServerTrust | None = None) -> None:
         self.require_tls = require_tls
+        self.trust = trust or ServerTrust(verify=False)
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MysqlProbe:
-        return cls(options.flag("require_tls", False))
+        return cls(options.flag("require_tls", False), ServerTrust.from_options(options, tls, verify_by_default=False))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         try:
@@ -135,6 +167,22 @@ class MysqlProbe(Probe):
         if answer.auth_plugin:
             facts["auth_plugin"] = answer.auth_plugin
         detail = f"{answer.product} greeting, TLS {'offered' if answer.tls else 'not offered'}"
-        if self.require_tls and not answer.tls:
+        if answer.tls:
+            return await self._handshake(conn, detail, facts)
+        if self.require_tls:
             return ProtocolResult(False, f"{detail}, and require_tls is set; configure ssl_cert/ssl_key on the server", facts=facts)
         return ProtocolResult(True, detail, facts=facts)
+
+    async def _handshake(self, conn: Connection, greeted: str, facts: dict[str, str]) -> ProtocolResult:
+        conn.writer.write(ssl_request())
+        try:
+            await conn.writer.drain()
+            await conn.start_tls(self.trust.context())
+        except ssl.SSLCertVerificationError as exc:
+            seen = await presented(conn, _switch_to_tls)
+            return ProtocolResult(False, f"{greeted}, but its {self.trust.refused(exc, seen)}", facts={**facts, **seen})
+        except (ssl.SSLError, OSError) as exc:
+            return ProtocolResult(False, f"{greeted}, but the TLS handshake failed: {describe_failure(exc)}", facts=facts)
+        facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
+        conn.writer.transport.abort()  # nothing more is sent: no close_notify wait past the engine's loop
+        return ProtocolResult(True, f"{greeted}; TLS handshake completed, {self.trust.judged}: {describe(facts)}", facts=facts)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
 import pytest
+import trustme
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.mysql import error, greeting, packet, serve_mysql
-from pytest_activate_ports.probes.mysql import ErrorPacket, Greeting, parse_greeting
+from pytest_activate_ports.probes.mysql import CLIENT_SSL, ErrorPacket, Greeting, parse_greeting, ssl_request
 from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.spec.model import TlsConfig
 
 from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon
@@ -70,7 +75,34 @@ async def test_probe_mysql_passes_on_debian_mariadb_with_tls(real_mariadb: Daemo
     assert result.passed, result.detail
     server_version = real_mariadb.version.split("Ver ")[1].split()[0]  # "mariadbd  Ver 10.11.19-MariaDB-0+deb12u1 for ..."
     assert result.facts["mysql_version"].endswith(server_version)
-    assert result.detail == f"{server_version} greeting, TLS offered"
+    assert result.detail.startswith(f"{server_version} greeting, TLS offered; TLS handshake completed, "
+                                    "certificate not verified (verify: true checks it): TLSv1.")
+    assert "SAN localhost, 127.0.0.1, ::1" in result.detail and result.facts["tls_version"].startswith("TLSv1.")
+
+
+@pytest.mark.asyncio
+async def test_probe_mysql_verifies_the_mariadb_certificate_only_when_asked(
+        real_mariadb: Daemon, probe_port: ProbePort, ca_pem: Path, tmp_path: Path) -> None:
+    lb_ca = tmp_path / "lb-ca.pem"
+    trustme.CA(organization_name="the load balancer's CA").cert_pem.write_to_path(str(lb_ca))
+    default = await probe_port("mysql", real_mariadb.port, tls=TlsConfig(ca=lb_ca))
+    wrong = await probe_port("mysql", real_mariadb.port, {"verify": True}, TlsConfig(ca=lb_ca))
+    right = await probe_port("mysql", real_mariadb.port, {"ca": str(ca_pem)}, TlsConfig(ca=lb_ca))
+    assert default.passed, default.detail
+    assert not wrong.passed
+    assert "greeting, TLS offered, but its certificate verify failed: unable to get local issuer certificate " \
+           "(against tls.ca (lb-ca.pem)); presented: TLSv1." in wrong.detail
+    assert "issued by O=activate-ports test CA" in wrong.detail  # read on a second, unverified connection
+    assert right.passed, right.detail
+    assert "certificate verified against ca (ca.pem)" in right.detail
+
+
+def test_probe_mysql_ssl_request_is_32_bytes_asking_for_tls() -> None:
+    packet = ssl_request()
+    assert packet[:4] == b"\x20\x00\x00\x01"  # length 32, sequence 1 (the greeting was 0)
+    (capabilities,) = struct.unpack_from("<I", packet, 4)
+    assert capabilities & CLIENT_SSL and capabilities & 0x0200  # CLIENT_PROTOCOL_41
+    assert len(packet) == 36
 
 
 @pytest.mark.asyncio
