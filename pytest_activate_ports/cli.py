@@ -26,7 +26,7 @@ SUBCOMMANDS = {
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="activate-ports", description="Tools around the pytest-activate-ports plugin.",
                                      epilog="Run 'activate-ports SUBCOMMAND --help' for a subcommand's options.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
     for name, (_, text) in SUBCOMMANDS.items():
         # Each subcommand parses its own arguments; this parser only needs to know the names.
@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
+def installed_version() -> str:
+    """The version of the installed package (as ``--version`` and generated files say it)."""
     try:
         return metadata.version("pytest-activate-ports")
     except metadata.PackageNotFoundError:

@@ -12,16 +12,13 @@ from pytest_activate_ports.onboarding import init
 from pytest_activate_ports.profiles import trace
 from pytest_activate_ports.spec import load_spec
 
+from .commands import run_command
+
 VANTAGES = ("internet", "control-plane-internal", "agent", "workspace", "cluster-node", "cluster-controller")
 
 
 def run_init(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = init.main(list(args))
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_command(init.main, capsys, *args)
 
 
 @pytest.fixture

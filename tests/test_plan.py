@@ -10,6 +10,7 @@ import pytest
 
 from pytest_activate_ports.onboarding import plan
 
+from .commands import run_command
 from .servers import Listener
 
 SPEC = """\
@@ -38,12 +39,7 @@ def spec(tmp_path: Path, listener: Listener) -> Path:
 
 
 def run_plan(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        code = plan.main(list(args))
-    except SystemExit as exit:
-        code = int(exit.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_command(plan.main, capsys, *args)
 
 
 def test_plan_lists_checks_per_vantage_without_dialling(capsys: pytest.CaptureFixture[str], spec: Path, listener: Listener) -> None:

@@ -19,13 +19,14 @@ import re
 import sys
 import tempfile
 import textwrap
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pytest
 import yaml
 
+from ..cli import installed_version
 from ..options import _pairs
 from ..profiles import trace
 from ..spec import SpecError, load_spec
@@ -76,10 +77,9 @@ def _rule_line(rule: trace.ProfileRule) -> str:
 
 
 def _header(vantages: Sequence[str]) -> list[str]:
-    version = metadata.version("pytest-activate-ports")
     return [
         f"# yaml-language-server: $schema={schema_path()}",
-        f"# A starter spec for your ACTIVATE deployment, written by `activate-ports init` (pytest-activate-ports {version}).",
+        f"# A starter spec for your ACTIVATE deployment, written by `activate-ports init` (pytest-activate-ports {installed_version()}).",
         "# It brings every rule of the ACTIVATE network port guide (`profile: activate`; each rule's reason quotes",
         "# the guide, docs/traceability.md maps every guide row to its rules). Next steps:",
         "#   1. give each host below its address (or export the variable in its ${...}); delete the hosts you do not have",

@@ -10,6 +10,11 @@ resolved. Per vantage it lists the checks that would run (rule, host,
 address, port and the port dialled through ``port_map``, expectation, probe)
 and those not applicable with the reason, then the hosts no check targets and
 the rules that match no host.
+
+A vantage is a role today (``--activate-role``, repeatable: without it every
+role some rule runs from). :func:`build` plans a list of roles, so
+``--activate-vantage ROLE=WHERE`` needs only to add each role's WHERE to its
+:class:`Vantage` and header.
 """
 
 from __future__ import annotations
