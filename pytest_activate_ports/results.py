@@ -53,6 +53,7 @@ class ProtocolResult:
     checks: tuple[SubCheck, ...] = ()
     facts: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    unproven: bool = False  # the answer neither proves nor disproves the protocol: skipped, never passed
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,8 @@ def _judge_port(check: Check, result: ProbeResult, host_alive: bool) -> Verdict:
             return Verdict(Outcome.FAILED, f"{where} must be closed from this vantage but accepted a connection "
                                            f"after {_ms(result)}; block it in the firewall or stop the listener")
         assert result.protocol is not None
+        if result.protocol.unproven:
+            return Verdict(Outcome.SKIPPED, f"unproven: {where} open, {kind}: {result.protocol.detail}")
         if result.protocol.passed:
             return Verdict(Outcome.PASSED, f"{where} open, {kind}: {result.protocol.detail}", warnings)
         return Verdict(Outcome.FAILED, f"{where} is open but the {kind} check failed after {_ms(result)}: "

@@ -10,6 +10,7 @@ compute from our random key: an echoing or caching proxy cannot.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -23,7 +24,8 @@ from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
 from .registry import register
-from .tls import TlsPolicy
+from .tls import HANDSHAKE_ERRORS, TlsPolicy
+from .tlsctx import client_context
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
@@ -147,4 +149,42 @@ class WssProbe(Probe):
         if head.status == 101:
             conn.writer.write(close_frame())
             await conn.writer.drain()
-        return ProtocolResult(result.passed, result.detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)
+        elif result.passed:  # an authentication refusal, accepted: does it show an endpoint, or refuse everything?
+            result = await self._prove_endpoint(conn, host, head, result)
+        return ProtocolResult(result.passed, result.detail, facts={**secured.facts, **result.facts},
+                              warnings=secured.warnings, unproven=result.unproven)
+
+    async def _prove_endpoint(self, conn: Connection, host: str, refused: ResponseHead,
+                              result: ProtocolResult) -> ProtocolResult:
+        """Pass the refusal only if the server answers other requests differently.
+
+        A listener answering 401/403 to everything (no WebSocket anywhere) looks
+        exactly like a tunnel demanding a login. Two control requests tell them
+        apart: the same path without the upgrade, and an upgrade of a path at
+        the root that cannot exist (outside the endpoint's own prefix, which a
+        proxy may guard as a whole: nginx's ``location /ws/ { return 403; }``).
+        """
+        nowhere = "/activate-ports-no-such-path"
+        plain, elsewhere = await asyncio.gather(
+            self._control(conn, build_request(host, self.path, headers=self.headers)),
+            self._control(conn, upgrade_request(host, nowhere, new_key(), self.headers)))
+        seen = (f"GET {self.path} without the upgrade answered {describe(plain) if plain else 'nothing'}, "
+                f"an upgrade of {nowhere} answered {describe(elsewhere) if elsewhere else 'nothing'}")
+        statuses = {head.status for head in (plain, elsewhere) if head is not None}
+        if statuses - {refused.status}:
+            return ProtocolResult(True, f"{result.detail}; {seen}", facts=result.facts)
+        return ProtocolResult(False, f"upgrade of {self.path} answered {describe(refused)}, but {seen}: a refusal of "
+                                     "everything does not show a WebSocket endpoint; add headers: with a token "
+                                     "(e.g. Authorization) so that the upgrade itself can succeed",
+                              facts=result.facts, unproven=True)
+
+    async def _control(self, conn: Connection, request: bytes) -> ResponseHead | None:
+        """The answer a control request gets on a connection of its own (None: no HTTP answer)."""
+        try:
+            reader, writer = await asyncio.wait_for(conn.open(client_context(verify=False) if self.tls else None),
+                                                    conn.target.timeout / 2)
+            head = await asyncio.wait_for(exchange(reader, writer, request), conn.target.timeout / 2)
+        except (asyncio.TimeoutError, HttpError, *HANDSHAKE_ERRORS):
+            return None
+        writer.transport.abort()
+        return head

@@ -53,7 +53,7 @@ async def emulate() -> AsyncIterator[Emulate]:
     await asyncio.sleep(0.05)  # let handlers see the probe's hang-up and finish before the loop closes
 
 
-def run_plugin(pytester: pytest.Pytester, rules: dict[str, tuple[int, object, int]]) -> pytest.RunResult:
+def run_plugin(pytester: pytest.Pytester, rules: dict[str, tuple[int, object, int]], *args: str) -> pytest.RunResult:
     """Run the plugin on a spec with one loopback host per rule: ``{id: (spec port, probe, dialled port)}``."""
     hosts = "".join(f'  {rule}-host: {{address: "127.0.0.1", roles: [{rule}], port_map: {{{port}: {dial}}}}}\n'
                     for rule, (port, _, dial) in rules.items())
@@ -61,7 +61,8 @@ def run_plugin(pytester: pytest.Pytester, rules: dict[str, tuple[int, object, in
                    for rule, (port, probe, _) in rules.items())
     spec = pytester.path / "spec.yaml"
     spec.write_text(f"version: 1\nhosts:\n{hosts}rules:\n{body}")
-    return pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--activate-timeout", "3", "-v")
+    return pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--activate-timeout", "3", "-v",
+                              *args)
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,12 @@ def nginx_config(root: Path, cert: Path, untrusted_cert: Path, ports: Mapping[st
         }}
         location = /plain {{ return 200 "platform UI\\n"; }}
         location / {{ return 404; }}
-    }}"""
+    }}
+    server {{ listen {LOOPBACK}:{ports['ws_auth']} ssl; {ssl}
+        location /ws/ {{ return 403; }}
+        location / {{ return 404; }}
+    }}
+    server {{ listen {LOOPBACK}:{ports['deny_all']} ssl; {ssl} location / {{ return 403; }} }}"""
     mail_blocks = f"""
     server {{ listen {LOOPBACK}:{ports['smtp']}; protocol smtp; smtp_auth none; starttls on; {ssl} }}
     server {{ listen {LOOPBACK}:{ports['smtp_plain']}; protocol smtp; smtp_auth none; starttls off; }}
@@ -75,7 +80,7 @@ def start_nginx(root: Path, cert: Path, untrusted_cert: Path) -> Nginx:
     """Start nginx on fresh high ports; raises RuntimeError with nginx's own words if it fails."""
     binary = shutil.which("nginx")
     assert binary is not None
-    names = ("redirect", "plain", "tls") + (("smtp", "smtp_plain", "smtp_untrusted") if MAIL_MODULE.exists() else ())
+    names = ("redirect", "plain", "tls", "ws_auth", "deny_all") + (("smtp", "smtp_plain", "smtp_untrusted") if MAIL_MODULE.exists() else ())
     ports = {name: free_port() for name in names}
     ws_backend = free_port()
     config = root / "nginx.conf"

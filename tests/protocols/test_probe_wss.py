@@ -21,7 +21,8 @@ from pytest_activate_ports.probes.wss import (
     upgrade_request,
 )
 
-from ..probe_harness import port_of, probe, probe_against, run_probe, serve_banner
+from ..probe_harness import BackgroundLoop, port_of, probe, probe_against, run_probe, serve_banner
+from .conftest import run_plugin
 from .http_servers import Nginx
 
 SECRET = "s3cr3t-token-value"
@@ -126,6 +127,64 @@ async def test_probe_wss_unauthenticated_upgrade_refused_passes_by_default(serve
         strict = await run_probe(probe("wss", ca=ca_pem, accept_auth_required=False), port_of(server))
     assert default.passed and "authentication required (HTTP/1.1 401 Unauthorized)" in default.detail
     assert not strict.passed
+
+
+async def serve_forbidding(ssl_context: ssl.SSLContext | None = None) -> asyncio.Server:
+    """A listener with no WebSocket anywhere that answers every request 403 (an IP allow-list, a WAF)."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ssl_context)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("secure", [True, False], ids=["wss", "ws"])
+async def test_probe_wss_refusal_of_everything_is_unproven_never_passed(
+        server_tls: ssl.SSLContext, ca_pem: Path, secure: bool) -> None:
+    result = await probe_against(serve_forbidding(server_tls if secure else None), probe("wss", ca=ca_pem, tls=secure))
+    assert not result.passed and result.unproven
+    assert result.detail == (
+        "upgrade of /ws/ssh/tunnel answered HTTP/1.1 403 Forbidden, but GET /ws/ssh/tunnel without the upgrade answered "
+        "HTTP/1.1 403 Forbidden, an upgrade of /activate-ports-no-such-path answered HTTP/1.1 403 Forbidden: a refusal "
+        "of everything does not show a WebSocket endpoint; add headers: with a token (e.g. Authorization) so that the "
+        "upgrade itself can succeed")
+
+
+@pytest.mark.asyncio
+async def test_probe_wss_refusal_only_on_the_endpoint_passes(server_tls: ssl.SSLContext, ca_pem: Path) -> None:
+    """The emulated tunnel refuses anything on its path without a token (401) and knows no other path (404)."""
+    server = await serve_websocket("127.0.0.1", 0, ssl=server_tls, token=SECRET)
+    async with server:
+        result = await run_probe(probe("wss", ca=ca_pem), port_of(server))
+    assert result.passed and not result.unproven, result.detail
+    assert result.detail.endswith("an upgrade of /activate-ports-no-such-path answered HTTP/1.1 404 Not Found")
+
+
+@pytest.mark.asyncio
+async def test_probe_wss_nginx_guarding_the_ws_prefix_passes_and_nginx_refusing_everything_is_unproven(
+        http_nginx: Nginx, ca_pem: Path) -> None:
+    guarded = await run_probe(probe("wss", ca=ca_pem), http_nginx.ports["ws_auth"], name="localhost")
+    everything = await run_probe(probe("wss", ca=ca_pem), http_nginx.ports["deny_all"], name="localhost")
+    assert guarded.passed, guarded.detail
+    assert "authentication required (HTTP/1.1 403 Forbidden (server nginx/" in guarded.detail
+    assert not everything.passed and everything.unproven
+    assert "a refusal of everything does not show a WebSocket endpoint" in everything.detail
+
+
+def test_plugin_wss_refusing_everything_is_skipped_as_unproven(pytester: pytest.Pytester) -> None:
+    with BackgroundLoop() as loop:
+        port = loop.serve(serve_forbidding)
+        result = run_plugin(pytester, {"tunnel": (443, {"kind": "wss", "tls": False}, port)}, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED *unproven: tunnel-host:443 via * open, wss: upgrade of /ws/ssh/tunnel answered "
+                                 "HTTP/1.1 403 Forbidden, but *"])
 
 
 @pytest.mark.asyncio
