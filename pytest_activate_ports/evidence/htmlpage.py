@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from importlib import resources
 
+from . import picture
 from .diff import KINDS, Diff
 from .merge import TABLE_HEAD, VANTAGE_HEAD, Cell, Failure, Report, Row, vantage_facts
 
@@ -81,6 +82,7 @@ def render(report: Report) -> str:
         "<header><h1>ACTIVATE network port report</h1>",
         f'<p class="meta">Generated {escape(report.generated)} from {len(report.vantages)} vantage(s): {escape(vantages)}. '
         f"{len(report.rows)} checks, {len(report.failures)} failed.</p></header>",
+        f'<section id="picture"><div class="scroll">{picture.render(report)}</div></section>',
         _changes(report.changes) if report.changes else "",
         '<section id="vantages"><h2>Vantages</h2><div class="scroll"><table class="vantages"><thead>'
         + _row(list(VANTAGE_HEAD), "th") + "</thead><tbody>" + "".join(_row(vantage_facts(v)) for v in report.vantages)

@@ -74,3 +74,21 @@ def test_report_screenshot_shows_a_drawn_page(report_html: Path, tmp_path: Path)
     width, height, pixels = png_pixels(shot)
     assert (width, height) == (1280, 900)
     assert len(set(pixels)) > 50  # text, table lines and coloured cells, not one flat colour
+
+
+PICTURE_PROBE = """<script>
+const svg = document.querySelector("svg.picture");
+const drawn = [...svg.querySelectorAll("g.path path")].filter((p) => p.getTotalLength() > 100 && p.getBBox().width > 100);
+document.body.dataset.arrows = String(drawn.length);
+document.body.dataset.failedStroke = getComputedStyle(svg.querySelector('g.path[data-verdict="fail"] path')).stroke;
+document.body.dataset.pictureWidth = String(Math.round(svg.getBoundingClientRect().width));
+</script>"""
+
+
+def test_report_picture_is_drawn_in_headless_chromium(report_html: Path, tmp_path: Path) -> None:
+    probed = tmp_path / "probed.html"
+    probed.write_text(report_html.read_text().replace("</body>", PICTURE_PROBE + "</body>"))
+    dom = chromium(tmp_path, "--window-size=1280,900", "--dump-dom", probed.as_uri()).stdout
+    assert 'data-arrows="4"' in dom
+    assert 'data-failed-stroke="rgb(180, 35, 24)"' in dom
+    assert 'data-picture-width="1000"' in dom
