@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Mapping
 
-from .spec.model import FeatureValue, Host, PortRange, Rule, Spec
+from .spec.model import Expect, FeatureValue, Host, Location, PortRange, Rule, Spec
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -30,12 +30,24 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A finding that does not stop the run: the spec loads, but likely says something its author did not mean."""
+
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass(frozen=True)
 class Plan:
     """The checks a spec yields from one vantage, with what was left out and why."""
 
     checks: tuple[Check, ...]
     other_roles: int  # rules that run from other vantages, not collected
     without_hosts: tuple[str, ...]  # rule ids whose targets matched no host
+    conflicts: tuple[Note, ...] = ()  # a port both required and forbidden from one vantage
 
     @property
     def not_applicable(self) -> int:
@@ -85,4 +97,37 @@ def plan(spec: Spec, role: str | None) -> Plan:
         for host_name in rule.targets:
             host = spec.hosts[host_name]
             checks.extend(Check(rule, host, sampled, label, skip) for sampled, label in ports)
-    return Plan(tuple(checks), other, tuple(empty))
+    return Plan(tuple(checks), other, tuple(empty), conflicts(checks, role))
+
+
+def conflicts(checks: list[Check], role: str | None) -> tuple[Note, ...]:
+    """Pairs of applicable rules of which one requires a host's port open and the other forbids it, from one vantage.
+
+    Both cannot pass, so one of them is wrong. Ranges are left out: a required range
+    only demands an answer, which a refused (forbidden) port gives.
+    """
+    required: dict[tuple[str, int, str], Rule] = {}
+    found: dict[tuple[str, str, str], tuple[Rule, Rule, list[str]]] = {}
+    for check in checks:
+        if check.skip_reason is None and check.rule.port_range is None and check.rule.expect is Expect.REQUIRED:
+            for source in (role,) if role is not None else check.rule.sources:
+                required.setdefault((check.host.name, check.ports[0], source), check.rule)
+    for check in checks:
+        if check.skip_reason is None and check.rule.port_range is None and check.rule.expect is Expect.FORBIDDEN:
+            for source in (role,) if role is not None else check.rule.sources:
+                needs = required.get((check.host.name, check.ports[0], source))
+                if needs is not None:
+                    pair = found.setdefault((needs.id, check.rule.id, source), (needs, check.rule, []))
+                    pair[2].append(f"{check.host.name}:{check.ports[0]}")
+    return tuple(Note(forbids.location, f"rule {forbids.id!r} forbids {', '.join(targets)} from {source}, which rule "
+                                        f"{needs.id!r} ({needs.location}) requires open; both cannot pass, so one of them is wrong")
+                 for (_, _, source), (needs, forbids, targets) in found.items())
+
+
+def unchecked_hosts(spec: Spec) -> tuple[Note, ...]:
+    """The hosts that no rule checks, from any vantage (a forgotten ``roles:``, a missing rule)."""
+    targeted = {name for rule in spec.rules for name in rule.targets}
+    return tuple(Note(host.location or Location(spec.path, 1, 1), f"host {host.name!r} is checked by no rule: "
+                      + (f"no rule names it or its roles ({', '.join(host.roles)}) in to:" if host.roles
+                         else "it has no roles and no rule names it in to:"))
+                 for host in spec.hosts.values() if host.name not in targeted)

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .checks import Plan, plan
+from .checks import Note, Plan, plan, unchecked_hosts
 from .options import Settings
 from .spec import Spec, SpecError, load_spec
 from .spec.features import FeatureValueError, typed_value
 from .spec.model import FeatureValue
-from .suggest import did_you_mean, one_of
+from .suggest import counted, did_you_mean, one_of
 
 if TYPE_CHECKING:
     from .probing import Probing
@@ -85,20 +85,26 @@ class ActivateRun:
                                     f"roles with rules: {', '.join(vantages)}")
 
     def header(self) -> str | None:
-        """The report line: spec, role, checks, not applicable."""
+        """The report lines: spec, role, checks, not applicable; then one line per note."""
         if not self.specs and not self.errors:
             return None
         names = ", ".join(str(p.name) for p in (*self.specs, *self.errors))
         checks = sum(len(p.checks) - p.not_applicable for p in self.plans.values())
         na = sum(p.not_applicable for p in self.plans.values())
         other = sum(p.other_roles for p in self.plans.values())
-        line = f"activate: spec {names}, role {self.role or '-'}, {checks} checks, {na} not applicable"
+        line = f"activate: spec {names}, role {self.role or '-'}, {counted(checks, 'check')}, {na} not applicable"
         if other:
-            line += f", {other} rules for other roles not collected"
+            line += f", {counted(other, 'rule')} for other roles not collected"
         empty = [rule for p in self.plans.values() for rule in p.without_hosts]
         if empty:
-            line += f", {len(empty)} rules match no host ({', '.join(empty[:5])})"
-        return line
+            line += f", {counted(len(empty), 'rule')} {'matches' if len(empty) == 1 else 'match'} no host ({', '.join(empty[:5])})"
+        return "\n".join([line, *(f"activate: warning: {note}" for path in self.specs for note in self.notes(path))])
+
+    def notes(self, path: Path) -> tuple[Note, ...]:
+        """What the spec at ``path`` likely did not mean: rules that contradict each other, hosts nothing checks."""
+        if path not in self.specs:
+            return ()
+        return (*(self.plans[path].conflicts if path in self.plans else ()), *unchecked_hosts(self.specs[path]))
 
 
 def _feature(spec: Spec, name: str, text: str) -> FeatureValue:

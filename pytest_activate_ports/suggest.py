@@ -1,4 +1,4 @@
-"""Typo hints shared by spec validation, probe options and command-line errors."""
+"""Typo hints and counted nouns shared by spec validation, probe options, command-line errors and reports."""
 
 from __future__ import annotations
 
@@ -16,3 +16,8 @@ def one_of(choices: Iterable[str]) -> str:
     """Render valid choices for an error message: ``one of: a, b, c``."""
     names = sorted(set(choices))
     return "one of: " + ", ".join(names) if names else "none are defined"
+
+
+def counted(number: int, noun: str) -> str:
+    """``"1 check"``, ``"2 checks"``: a count with its noun in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

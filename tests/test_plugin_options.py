@@ -63,7 +63,66 @@ def test_plugin_collect_only_sends_no_traffic(pytester: pytest.Pytester, write_s
 def test_plugin_header_counts_checks_and_other_roles(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
     spec = write_spec(two_roles(listener.port))
     result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--collect-only")
-    result.stdout.fnmatch_lines(["activate: spec spec.yaml, role internet, 2 checks, 0 not applicable, 1 rules for other roles not collected"])
+    result.stdout.fnmatch_lines(["activate: spec spec.yaml, role internet, 2 checks, 0 not applicable, 1 rule for other roles not collected"])
+
+
+def test_plugin_header_counts_one_check_in_the_singular(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
+    spec = write_spec("""
+        version: 1
+        roles: [nowhere]
+        hosts:
+          lb: {address: 127.0.0.1, roles: [control-plane]}
+        rules:
+          - {id: ui, from: internet, to: lb, port: 1, expect: optional}
+          - {id: pg, from: control-plane, to: nowhere, port: 1, expect: optional}
+    """)
+    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "control-plane", "--collect-only")
+    result.stdout.fnmatch_lines(["activate: spec spec.yaml, role control-plane, 0 checks, 0 not applicable, "
+                                 "1 rule for other roles not collected, 1 rule matches no host (pg)"])
+    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--collect-only")
+    result.stdout.fnmatch_lines(["activate: spec spec.yaml, role internet, 1 check, 0 not applicable, 1 rule for other roles not collected"])
+
+
+CONFLICT = """
+    version: 1
+    features: {cac: false}
+    hosts:
+      lb: {address: 127.0.0.1, roles: [control-plane]}
+      bastion: {address: 127.0.0.2}
+      db: {address: 127.0.0.3, roles: [database]}
+    rules:
+      - {id: ui, from: internet, to: lb, ports: [1, 2], expect: required}
+      - {id: no-ui, from: internet, to: control-plane, ports: [2, 3], expect: forbidden}
+      - {id: inner, from: control-plane, to: control-plane, port: 3, expect: required}
+      - {id: cac-only, from: internet, to: lb, port: 3, expect: required, when: cac}
+"""
+
+
+def test_plugin_port_both_required_and_forbidden_is_reported(pytester: pytest.Pytester, write_spec: SpecWriter) -> None:
+    """One warning per contradicting pair from one vantage; another vantage or an inapplicable rule is no contradiction."""
+    spec = write_spec(CONFLICT)
+    result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--collect-only")
+    message = (f"{spec}:10:5: rule 'no-ui' forbids lb:2 from internet, which rule 'ui' ({spec}:9:5) requires open; "
+               "both cannot pass, so one of them is wrong")
+    result.stdout.fnmatch_lines([f"activate: warning: {message}",
+                                 f"activate: warning: {spec}:6:3: host 'bastion' is checked by no rule: "
+                                 "it has no roles and no rule names it in to:",
+                                 f"activate: warning: {spec}:7:3: host 'db' is checked by no rule: "
+                                 "no rule names it or its roles (database) in to:"])
+    assert result.stdout.str().count("forbids") == 1  # not lb:3: other vantage (inner), or not applicable (cac-only)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_plugin_unproven_skip_points_at_the_spec_rule(pytester: pytest.Pytester, write_spec: SpecWriter, filtered_port: int) -> None:
+    spec = write_spec(f"""
+        version: 1
+        hosts:
+          lb: {{address: 127.0.0.1}}
+        rules:
+          - {{id: hidden, from: internet, to: lb, port: {filtered_port}, expect: forbidden}}
+    """)
+    result = pytester.runpytest("--activate-spec", str(spec), "--activate-timeout", "0.2", "-rs")
+    result.stdout.fnmatch_lines(["SKIPPED [[]1[]] spec.yaml:6: unproven:*"])
 
 
 def test_plugin_deselected_items_are_not_probed(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:

@@ -55,6 +55,10 @@ def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> st
          'htps', "unknown probe 'htps'"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: required, probe: {kind: tcp, path: /}}',
          'path', "probe tcp has no option 'path'; valid options: none"),
+        ('  - {id: a, from: internet, to: lb, port: 443, expect: required, probe: {kind: https, status: [200, 999]}}',
+         'status', "probe https: 'status' lists 999, which is no HTTP status (100..599)"),
+        ('  - {id: a, from: internet, to: lb, port: 443, expect: required, probe: {kind: mtls, reject_status: 99}}',
+         'reject_status', "probe mtls: 'reject_status' lists 99, which is no HTTP status (100..599)"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: forbidden, probe: https}',
          'https', "a forbidden rule only checks that the port is closed; remove 'probe'"),
         ('  - {id: a, from: internet, to: lb, port: 443, expect: forbidden, probe: {kind: tls}}',
@@ -99,6 +103,39 @@ def test_spec_declared_vantage_role_is_known(tmp_path: Path) -> None:
     path.write_text("version: 1\nroles: [ci-runner]\n" + HEAD.removeprefix("version: 1\n")
                     + "  - {id: a, from: ci-runner, to: lb, port: 443, expect: required}\n")
     assert load_spec(path, {}).rules[0].sources == ("ci-runner",)
+
+
+PROFILED = """\
+version: 1
+profile: activate
+roles: [ci-runner, bastion]
+hosts:
+  lb: {address: 127.0.0.1, roles: [%s]}
+"""
+
+
+@pytest.mark.parametrize(("role", "message"), [
+    ("control-plan", "spec.yaml:5:36: unknown role 'control-plan' of host 'lb' (did you mean 'control-plane'?): neither the profile "
+                     "nor a rule names it; a role of your own is declared at the top level: roles: [control-plan]"),
+    ("control-plane, dtabase", "spec.yaml:5:51: unknown role 'dtabase' of host 'lb': neither the profile nor a rule names it; "
+                               "a role of your own is declared at the top level: roles: [dtabase]"),
+])
+def test_spec_unknown_host_role_with_the_profile_is_located(tmp_path: Path, role: str, message: str) -> None:
+    assert error_of(tmp_path, PROFILED % role) == message
+
+
+@pytest.mark.parametrize("role", ["bastion", "ci-runner", "control-plane-internal", "jumphost"])
+def test_spec_host_role_declared_or_named_by_a_rule_is_known(tmp_path: Path, role: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(PROFILED % role + f"rules:\n  - {{id: own, from: internet, to: {role}, port: 22, expect: required}}\n")
+    assert load_spec(path, {}).hosts["lb"].roles == (role,)
+
+
+def test_spec_host_role_declared_at_the_top_level_needs_no_rule(tmp_path: Path) -> None:
+    """A role only the user's own tests use (``activate_hosts(role=...)``) is declared, not a typo."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(PROFILED % "bastion")
+    assert load_spec(path, {}).hosts["lb"].roles == ("bastion",)
 
 
 def test_spec_duplicate_id_names_first_definition(tmp_path: Path) -> None:

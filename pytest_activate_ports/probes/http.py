@@ -45,7 +45,7 @@ class HttpProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpProbe:
-        return cls(request_path(options), options.integers("status", frozenset()))
+        return cls(request_path(options), options.statuses("status", frozenset()))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         host = host_header(conn.target.name, conn.target.spec_port, 80)

@@ -37,7 +37,7 @@ class HttpsProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpsProbe:
-        return cls(TlsPolicy.from_options(options, tls), request_path(options), options.integers("status", WEB_ANSWERED))
+        return cls(TlsPolicy.from_options(options, tls), request_path(options), options.statuses("status", WEB_ANSWERED))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         secured = await self.policy.establish(conn)

@@ -174,7 +174,7 @@ class MtlsProbe(Probe):
             acceptable_ca = tuple((text, parse_subject(text)) for text in options.texts("acceptable_ca"))
         except ValueError as exc:
             raise OptionError("acceptable_ca", f"probe mtls: {exc}") from exc
-        return cls(tls, path, acceptable_ca, options.integers("reject_status", frozenset()))
+        return cls(tls, path, acceptable_ca, options.statuses("reject_status", frozenset()))
 
     @property
     def server_trust(self) -> tuple[Path | None, str]:

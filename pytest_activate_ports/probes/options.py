@@ -87,6 +87,14 @@ class ProbeOptions:
             raise self._wrong(key, "an integer or a list of integers", value)
         return frozenset(v for v in items if isinstance(v, int))
 
+    def statuses(self, key: str, default: frozenset[int]) -> frozenset[int]:
+        """HTTP status codes: one or a list, each a real status (100..599)."""
+        codes = self.integers(key, default)
+        wrong = sorted(code for code in codes if not 100 <= code <= 599)
+        if wrong:
+            raise OptionError(key, f"probe {self.kind}: {key!r} lists {wrong[0]}, which is no HTTP status (100..599)")
+        return codes
+
     def texts(self, key: str) -> tuple[str, ...]:
         """A string or a list of strings."""
         value = self._get(key)

@@ -75,6 +75,9 @@ def load_spec(path: Path, environ: Mapping[str, str] | None = None) -> Spec:
     builder.seen = {}
     inherited = [builder.build(node) for node in fields.sequence(profile["rules"], "profile rules")] if "rules" in profile else []
     rules = [rule for rule in inherited if rule.id not in overridden] + own
+    if profile:
+        declared = {*validate.BUILTIN_ROLES, *validate.roles(profile.get("roles")), *validate.roles(top.get("roles"))}
+        validate.host_roles_known(top.get("hosts"), declared | builder.named)
     if not rules:
         raise root.error("the spec has no rules (and no profile)")
     types = feature_types({**own_features, **profile_features}, rules)  # the profile declares its features' types

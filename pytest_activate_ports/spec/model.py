@@ -51,6 +51,7 @@ class Host:
     address: str
     roles: tuple[str, ...]
     port_map: Mapping[int, int] = field(default_factory=dict)  # spec port -> port actually dialled
+    location: Location | None = field(default=None, compare=False)  # where the spec names the host
 
     def dial_port(self, port: int) -> int:
         """The port to connect to for a rule's ``port`` (port-forwards, unprivileged emulation)."""

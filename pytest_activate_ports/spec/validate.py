@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 from ..probes import registry
 from ..probes.base import Probe
@@ -69,8 +69,22 @@ def hosts(node: Node | None) -> dict[str, Host]:
             number = int(spec_port) if spec_port.isascii() and spec_port.isdigit() else spec_port
             port_map[port(fields.key(number, dialled), "port_map key")] = port(dialled, "port_map value")
         host_roles = tuple(r for r, _ in fields.names(body["roles"], f"roles of host {key!r}")) if "roles" in body else ()
-        out[key] = Host(key, address, host_roles, port_map)
+        out[key] = Host(key, address, host_roles, port_map, Location(child.path, child.key_line, child.key_col))
     return out
+
+
+def host_roles_known(node: Node | None, known: Collection[str]) -> None:
+    """Every role of a host is one the profile, the spec's ``roles:`` or some rule names.
+
+    Only with a profile: it fixes the vocabulary, and a typo there (``control-plan``)
+    would otherwise leave the host matched by no rule, silently.
+    """
+    for key, child in (fields.entries(node, "hosts") if node else {}).items():
+        body = fields.entries(child, f"host {key!r}")
+        for role, item in fields.names(body["roles"], f"roles of host {key!r}") if "roles" in body else ():
+            if role not in known:
+                raise item.error(f"unknown role {role!r} of host {key!r}{did_you_mean(role, known)}: neither the profile nor a rule "
+                                 f"names it; a role of your own is declared at the top level: roles: [{role}]")
 
 
 def tls(node: Node | None, base: Path) -> TlsConfig:
@@ -102,6 +116,7 @@ class RuleBuilder:
     def __init__(self, hosts: Mapping[str, Host], roles: Mapping[str, str], features: Mapping[str, FeatureValue], tls: TlsConfig) -> None:
         self.hosts, self.roles, self.features, self.tls = hosts, roles, features, tls
         self.seen: dict[str, Node] = {}
+        self.named: set[str] = set()  # every name a rule's from: or to: gives
 
     def build(self, node: Node) -> Rule:
         body = fields.mapping(node, "rule", RULE_KEYS, required=("id", "from", "to", "expect"))
@@ -111,6 +126,7 @@ class RuleBuilder:
             raise body["id"].error(f"duplicate rule id {rule_id!r} (first defined at line {first.line})")
         self.seen[rule_id] = body["id"]
         sources = tuple(self.role(n, item) for n, item in fields.names(body["from"], "from"))
+        self.named.update(sources)
         targets = self.targets(body["to"])
         expect_text = fields.text(body["expect"], "expect")
         if expect_text not in Expect._value2member_map_:
@@ -145,6 +161,7 @@ class RuleBuilder:
     def targets(self, node: Node) -> tuple[str, ...]:
         out: dict[str, None] = {}
         for target, item in fields.names(node, "to"):
+            self.named.add(target)
             if target in self.hosts:
                 out.setdefault(target, None)
             elif target in self.roles:
