@@ -54,8 +54,8 @@ def placeholder(name: str) -> str:
     return f"${{ACTIVATE_{name.upper().replace('-', '_')}_ADDRESS:-{name}.activate.invalid}}"
 
 
-def _comment(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=f"{indent}# ", subsequent_indent=f"{indent}#   ",
+def _comment(text: str, indent: str = "", hang: int = 3) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=f"{indent}# ", subsequent_indent=f"{indent}#{' ' * hang}",
                          break_long_words=False, break_on_hyphens=False)
 
 
@@ -99,7 +99,7 @@ def _header(vantages: Sequence[str]) -> list[str]:
 def _roles(roles: Mapping[str, str], vantage_only: Sequence[str]) -> list[str]:
     lines = ["# Vantages: network locations pytest runs from (--activate-role); they need no host entry."]
     for role in vantage_only:
-        lines += _comment(f"  {role}: {roles[role]}")
+        lines += _comment(f"  {role}: {roles[role]}", hang=5)
     lines += ["# A vantage of your own (a CI runner, a bastion) is declared here, then named in rules' `from:`:",
               "# roles: [ci-runner]", ""]
     return lines

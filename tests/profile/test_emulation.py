@@ -142,20 +142,19 @@ def test_serve_prints_a_command_that_passes_as_printed(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs() -> None:
-    demo = subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--variant", "correct"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert demo.stdout is not None
-        assert demo.stdout.readline().startswith("== correct deployment:")
-        children: set[int] = set()
-        while not children and demo.poll() is None:  # the six vantages' pytest runs have started
-            children = _children(demo.pid)
-        demo.send_signal(signal.SIGINT)
-        out, err = demo.communicate(timeout=30)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+    with subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--variant", "correct"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as demo:
+        try:
+            assert demo.stdout is not None
+            assert demo.stdout.readline().startswith("== correct deployment:")
+            children: set[int] = set()
+            while not children and demo.poll() is None:  # the six vantages' pytest runs have started
+                children = _children(demo.pid)
+            demo.send_signal(signal.SIGINT)
+            _, err = demo.communicate(timeout=30)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
     assert demo.returncode == 130, err
     assert "Traceback" not in err and err.strip() == "activate-ports emulate: interrupted; servers stopped"
     assert children and not any(_alive(pid) for pid in children), "every pytest run must be stopped"
