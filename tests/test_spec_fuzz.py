@@ -58,7 +58,7 @@ def test_spec_fuzz_random_text_never_crashes(text: str) -> None:
     outcome(text)
 
 
-paths = st.sampled_from([("version",), ("features",), ("hosts",), ("hosts", "lb"), ("hosts", "lb", "address"),
+paths = st.sampled_from([("version",), ("features",), ("features", "cac_auth"), ("features", "platform_version"), ("hosts",), ("hosts", "lb"), ("hosts", "lb", "address"),
                          ("hosts", "lb", "roles"), ("hosts", "lb", "port_map"), ("rules",), ("rules", 0), ("rules", 1, "when"),
                          ("rules", 2, "ports"), ("rules", 2, "state"), ("rules", 3, "range"), ("rules", 3, "sample"),
                          ("rules", 0, "probe"), ("rules", 1, "to"), ("rules", 0, "from"), ("rules", 0, "id")])
