@@ -15,6 +15,7 @@ import trustme
 from pytest_activate_ports.emulate.tls import server_context
 from pytest_activate_ports.evidence.report import main
 
+from ..hostile.servers import ServerLoop, after_first_bytes
 from .conftest import run_vantage
 from .test_evidence_mtls import ThreadedTlsListener
 from .test_report import SummaryTable
@@ -23,6 +24,7 @@ HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> | `code` [link]
 
 
 def report(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
+    capsys.readouterr()  # what pytest runs before printed
     status = main([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
@@ -140,3 +142,35 @@ def test_report_refuses_future_foreign_and_damaged_evidence_in_one_line(
     status, out, err = report(capsys, broken)
     assert (status, out) == (2, "")
     assert err == f"activate-ports report: {broken}: {problem}\n"
+
+
+@pytest.fixture
+def hostile_http() -> Iterator[int]:
+    """A server whose status line and Server header carry markup, a pipe, backticks and an escape sequence."""
+    loop = ServerLoop()
+    answer = (b"HTTP/1.1 200 <script>alert(1)</script><img src=x onerror=alert(2)> | `x`\r\n"
+              b"Server: <b>evil</b>\x1b[2J | [a](http://x)\r\nContent-Length: 0\r\n\r\n")
+    yield loop.serve(after_first_bytes(answer))
+    loop.close()
+
+
+def test_report_markdown_of_a_run_against_a_hostile_server_is_inert(
+        pytester: pytest.Pytester, write_spec: Callable[[str], Path], hostile_http: int,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = write_spec(f"""
+version: 1
+name: "<i>acme</i>"
+hosts:
+  web: {{address: 127.0.0.1, roles: [control-plane], port_map: {{80: {hostile_http}}}}}
+rules:
+  - {{id: web, from: internet, to: web, port: 80, expect: required, probe: http}}
+  - {{id: web-ssh, from: internet, to: web, port: 80, expect: required, probe: ssh}}
+""")
+    run_vantage(pytester, spec, "internet", "--activate-evidence", "e.json")
+    assert "<script>alert(1)</script>" in (pytester.path / "e.json").read_text()  # evidence keeps what the peer said
+    _, markdown, _ = report(capsys, pytester.path / "e.json", "--format", "md")
+    for raw in ("<script", "<img", "<b>", "<i>", "\x1b", "](http", "`x`"):
+        assert raw not in markdown.replace("\\](http", ""), raw
+    assert "&lt;i&gt;acme&lt;/i&gt;" in markdown
+    table = [line for line in markdown.split("## Port summary")[1].splitlines() if line.startswith("| ")]
+    assert len(table) == 3 and all(len(re.findall(r"(?<!\\)\|", line)) == 8 for line in table)
