@@ -18,13 +18,13 @@ import socket
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Deque, Sequence
+from typing import TYPE_CHECKING, Deque, Protocol, Sequence
 
 from .dial import Dial, unresolvable
 from .probes.base import Probe
 from .reactor import Reactor
 from .resolve import Address, Answer, Resolver
-from .results import CheckOutcome, HostKey, Job, ProbeResult, Target
+from .results import HostKey, Job, ProbeResult, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Speaker
@@ -38,8 +38,17 @@ def default_concurrency() -> int:
     return max(4, min(2048, soft - FD_RESERVE))
 
 
-class ProbingStopped(Exception):
-    """The engine stopped (Ctrl-C, SIGTERM, or a crash) before this check was probed."""
+class Observer(Protocol):
+    """Who hears jobs finish (on the engine's thread)."""
+
+    def finished(self, job: Job, results: tuple[ProbeResult, ...], alive: bool | None) -> None:
+        """``job`` ended with ``results``; ``alive`` is its host's liveness once this job decided it, else None."""
+
+    def stopped(self, reason: str) -> None:
+        """Probing ended: nothing more will be finished."""
+
+
+STOPPED = "probing was stopped before this check completed"
 
 
 class _Port:
@@ -56,30 +65,22 @@ class _Port:
 
 
 class Engine:
-    """Runs the given jobs; callers read each job's outcome by its key with :meth:`outcome`."""
+    """Runs jobs and hands each finished one to its observer, on the engine's thread."""
 
-    def __init__(self, jobs: Sequence[Job], timeout: float, concurrency: int, per_host: int,
-                 on_demand: Callable[[Job], Sequence[Job]] | None = None) -> None:
-        """Run ``jobs`` once started; ``on_demand`` instead submits work lazily.
+    def __init__(self, jobs: Sequence[Job], timeout: float, concurrency: int, per_host: int, observer: Observer) -> None:
+        """Run ``jobs`` (and any submitted later) once started, telling ``observer`` as each finishes.
 
-        With ``on_demand`` (pytest-xdist workers, which learn their items one by
-        one), a job is run only when its outcome is asked for, together with
-        the jobs ``on_demand`` groups with it (its host's), so each worker
-        probes only what it runs.
+        The observer is :class:`.outcomes.Outcomes` in pytest's process, where
+        items wait for their job, or a prober process's stream back to pytest.
         """
         self.jobs = list(jobs)
         self.timeout = timeout
         self.concurrency = concurrency
         self.per_host = per_host
-        self._on_demand = on_demand
+        self._observer = observer
         self._submitted: set[int] = set()
-        # One lock for all results: the engine's thread writes, the pytest thread waits.
-        self._cond = threading.Condition()
-        self._done: dict[int, tuple[ProbeResult, ...]] = {}  # by job key
-        self._alive: dict[HostKey, bool] = {}
-        self._stopped = False
-        self._awaited: int | HostKey | None = None  # the job key or host the pytest thread is blocked on
         # The rest belongs to the engine's thread.
+        self._alive: set[HostKey] = set()  # hosts whose liveness was decided (and told)
         self._partial: dict[int, list[ProbeResult]] = {}
         self._remaining: dict[int, int] = {}
         self._unfinished: collections.Counter[HostKey] = collections.Counter()
@@ -95,8 +96,7 @@ class Engine:
 
     def start(self) -> None:
         """Start probing in the background; returns at once."""
-        if self._on_demand is None:
-            self.submit(self.jobs)
+        self.submit(self.jobs)
         self._thread = threading.Thread(target=self._run, name="activate-probes", daemon=True)
         self._thread.start()
 
@@ -109,35 +109,7 @@ class Engine:
                 self._speaker.close()
             self._resolver.close()
             self._reactor.close()
-            with self._cond:
-                self._stopped = True
-                self._cond.notify_all()
-
-    def finished(self, job: Job) -> bool:
-        """True once every attempt of ``job`` has ended."""
-        with self._cond:
-            return job.key in self._done
-
-    def outcome(self, job: Job) -> CheckOutcome:
-        """Block until ``job`` has run, then until its host's liveness is known if it matters.
-
-        Raises:
-            ProbingStopped: the engine stopped first.
-        """
-        key, host = job.key, job.host_key
-        if self._on_demand is not None and key not in self._submitted:
-            self.submit(self._on_demand(job))
-        with self._cond:
-            self._awaited = key
-            self._cond.wait_for(lambda: key in self._done or self._stopped)
-            if key not in self._done:
-                raise ProbingStopped("probing was stopped before this check completed")
-            results = self._done[key]
-            if any(r.state.answered for r in results):
-                return CheckOutcome(results, True)
-            self._awaited = host
-            self._cond.wait_for(lambda: host in self._alive or self._stopped)
-            return CheckOutcome(results, self._alive.get(host, False))
+            self._observer.stopped(STOPPED)
 
     def submit(self, jobs: Sequence[Job]) -> None:
         """Queue more jobs (from any thread); jobs already queued are ignored."""
@@ -252,13 +224,8 @@ class Engine:
         del self._remaining[key]
         host = job.host_key
         self._unfinished[host] -= 1
-        with self._cond:
-            self._done[key] = final
-            if host not in self._alive and any(r.state.answered for r in final):
-                self._alive[host] = True
-            elif host not in self._alive and not self._unfinished[host]:
-                self._alive[host] = False
-            # Wake the pytest thread only for what it waits on: every needless wake-up
-            # is a GIL hand-over taken from pytest's own per-item work.
-            if self._awaited == key or (self._awaited == host and host in self._alive):
-                self._cond.notify_all()
+        answered = any(r.state.answered for r in final)
+        decided = host not in self._alive and (answered or not self._unfinished[host])
+        if decided:
+            self._alive.add(host)
+        self._observer.finished(job, final, answered if decided else None)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from .checks import Check
-from .engine import ProbingStopped
+from .outcomes import ProbingStopped
 from .redact import redact
 from .results import CheckOutcome
 from .run import RUN

@@ -1,4 +1,4 @@
-"""The pytest side of probing: each check becomes a job for the engine, each item asks for its check's outcome.
+"""The pytest side of probing: each check becomes a job, each item waits for its check's outcome.
 
 Checks hold the spec's rule and host; the engine sees only jobs (see
 :mod:`.results`), so it needs nothing of the spec. Under pytest-xdist a
@@ -8,13 +8,24 @@ group asks (see :mod:`.distribute`), so no port is dialled by two workers.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from .checks import Check
 from .distribute import xdist_group
 from .engine import Engine
 from .options import Settings
+from .outcomes import Outcomes
 from .results import CheckOutcome, Job
+
+
+class Runner(Protocol):
+    """What runs the jobs: the engine in a thread of this process, or a prober process behind a channel."""
+
+    def start(self) -> None: ...
+
+    def submit(self, jobs: Sequence[Job]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def job_of(check: Check, key: int) -> Job:
@@ -24,28 +35,34 @@ def job_of(check: Check, key: int) -> Job:
 
 
 class Probing:
-    """One session's jobs and the engine running them."""
+    """One session's jobs, what runs them, and where their outcomes wait for the items."""
 
     def __init__(self, checks: Sequence[Check], settings: Settings, workers: int | None = None) -> None:
         """Probe ``checks``; on a pytest-xdist worker (``workers`` set), a host group at a time, on demand."""
         self._jobs = {id(check): job_of(check, key) for key, check in enumerate(checks)}
+        self.outcomes = Outcomes()
+        self._runner: Runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        self._group_of: dict[int, list[Job]] | None = None  # job key -> the jobs of its group, when on demand
+        self._submitted: set[int] = set()
         if workers:
             groups: dict[str, list[Job]] = {}
-            group_of: dict[int, list[Job]] = {}  # job key -> the jobs of its group
+            self._group_of = {}
             for check in checks:
                 job = self._jobs[id(check)]
-                group_of[job.key] = groups.setdefault(xdist_group(check, workers), [])
-                group_of[job.key].append(job)
-            self._engine = Engine([], settings.timeout, settings.concurrency, settings.per_host,
-                                 on_demand=lambda job: group_of[job.key])
-        else:
-            self._engine = Engine(list(self._jobs.values()), settings.timeout, settings.concurrency, settings.per_host)
+                self._group_of[job.key] = groups.setdefault(xdist_group(check, workers), [])
+                self._group_of[job.key].append(job)
 
     def start(self) -> None:
-        self._engine.start()
+        self._runner.start()
+        if self._group_of is None:
+            self._submit(list(self._jobs.values()))
 
     def close(self) -> None:
-        self._engine.close()
+        self._runner.close()
+
+    def _submit(self, jobs: Sequence[Job]) -> None:
+        self._submitted.update(job.key for job in jobs)
+        self._runner.submit(jobs)
 
     def probed(self, check: Check) -> bool:
         """True when ``check`` is one of this session's probed checks."""
@@ -53,4 +70,7 @@ class Probing:
 
     def outcome(self, check: Check) -> CheckOutcome:
         """Wait for ``check``'s outcome (raises ``ProbingStopped`` if probing stopped first)."""
-        return self._engine.outcome(self._jobs[id(check)])
+        job = self._jobs[id(check)]
+        if self._group_of is not None and job.key not in self._submitted:
+            self._submit(self._group_of[job.key])
+        return self.outcomes.wait(job)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
@@ -92,6 +93,25 @@ class Target:
     port: int
     spec_port: int
     timeout: float
+
+
+@dataclass(frozen=True, repr=False)
+class TlsConfig:
+    """Trust anchors and the client identity for TLS probes (paths already resolved).
+
+    ``repr`` names the files only: key material is never read into this object.
+    """
+
+    ca: Path | None = None
+    server_ca: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    min_version: str | None = None
+    expiry_warn_days: int = 14
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in vars(self).items() if v is not None)
+        return f"TlsConfig({shown})"
 
 
 HostKey = tuple[str, str]  # (host name, address): the unit of per-host limits and liveness

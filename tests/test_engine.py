@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.checks import plan
-from pytest_activate_ports.engine import Engine, ProbingStopped
+from pytest_activate_ports.engine import Engine
+from pytest_activate_ports.outcomes import Outcomes, ProbingStopped
 from pytest_activate_ports.probing import job_of
 from pytest_activate_ports.results import Job
 from pytest_activate_ports.spec import load_spec
@@ -60,14 +61,20 @@ def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list[Job]:
     return jobs_of(path)
 
 
-def peak_while_running(engine: Engine, port: int, expected: int) -> int:
+def engine_for(jobs: list[Job], timeout: float, concurrency: int, per_host: int = 8) -> tuple[Engine, Outcomes]:
+    """An engine for ``jobs`` and the outcomes it reports to."""
+    outcomes = Outcomes()
+    return Engine(jobs, timeout, concurrency, per_host, outcomes), outcomes
+
+
+def peak_while_running(engine: Engine, outcomes: Outcomes, port: int, expected: int) -> int:
     """Sample the kernel until ``expected`` SYN-SENT sockets are seen or every probe ended."""
     peak = 0
     baseline = syn_sent_to(port)
     engine.start()
     try:
         for job in engine.jobs:
-            while not engine.finished(job):
+            while not outcomes.done(job.key):
                 peak = max(peak, syn_sent_to(port) - baseline)
                 if peak >= expected:
                     return peak
@@ -79,18 +86,18 @@ def peak_while_running(engine: Engine, port: int, expected: int) -> int:
 
 def test_engine_probes_every_check_at_once(tmp_path: Path, filtered_port: int) -> None:
     """300 dropped ports on 300 hosts are all in flight together: they cost one timeout, not 300."""
-    engine = Engine(checks_for(tmp_path, 300, 1, filtered_port), timeout=3, concurrency=1000, per_host=8)
-    assert peak_while_running(engine, filtered_port, 300) == 300
+    engine, outcomes = engine_for(checks_for(tmp_path, 300, 1, filtered_port), timeout=3, concurrency=1000)
+    assert peak_while_running(engine, outcomes, filtered_port, 300) == 300
 
 
 def test_engine_limits_probes_per_host(tmp_path: Path, filtered_port: int) -> None:
-    engine = Engine(checks_for(tmp_path, 1, 40, filtered_port), timeout=0.5, concurrency=1000, per_host=8)
-    assert peak_while_running(engine, filtered_port, 9) == 8
+    engine, outcomes = engine_for(checks_for(tmp_path, 1, 40, filtered_port), timeout=0.5, concurrency=1000)
+    assert peak_while_running(engine, outcomes, filtered_port, 9) == 8
 
 
 def test_engine_limits_probes_globally(tmp_path: Path, filtered_port: int) -> None:
-    engine = Engine(checks_for(tmp_path, 40, 1, filtered_port), timeout=0.5, concurrency=5, per_host=8)
-    assert peak_while_running(engine, filtered_port, 6) == 5
+    engine, outcomes = engine_for(checks_for(tmp_path, 40, 1, filtered_port), timeout=0.5, concurrency=5)
+    assert peak_while_running(engine, outcomes, filtered_port, 6) == 5
 
 
 def open_descriptors() -> int:
@@ -101,7 +108,7 @@ def test_engine_close_mid_flight_leaves_no_thread_or_socket(tmp_path: Path, filt
     checks = checks_for(tmp_path, 50, 1, filtered_port)
     before = open_descriptors()
     baseline = syn_sent_to(filtered_port)
-    engine = Engine(checks, timeout=60, concurrency=100, per_host=8)
+    engine, outcomes = engine_for(checks, timeout=60, concurrency=100)
     engine.start()
     while syn_sent_to(filtered_port) - baseline < 50:
         time.sleep(0.01)
@@ -110,7 +117,7 @@ def test_engine_close_mid_flight_leaves_no_thread_or_socket(tmp_path: Path, filt
     assert open_descriptors() == before
     assert syn_sent_to(filtered_port) == baseline
     with pytest.raises(ProbingStopped):
-        engine.outcome(checks[0])
+        outcomes.wait(checks[0])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -179,11 +186,11 @@ def test_engine_holds_500_protocol_probes_at_once(tmp_path: Path) -> None:
         path = tmp_path / "spec.yaml"
         path.write_text(f"version: 1\nhosts:\n{hosts}rules:\n"
                         f"  - {{id: web, from: internet, to: t, port: {tarpit.port}, expect: required, probe: http}}\n")
-        engine = Engine(jobs_of(path), timeout=5, concurrency=1000, per_host=8)
+        engine, outcomes = engine_for(jobs_of(path), timeout=5, concurrency=1000)
         engine.start()
         peak = 0
         try:
-            while peak < 500 and not all(engine.finished(job) for job in engine.jobs):
+            while peak < 500 and not all(outcomes.done(job.key) for job in engine.jobs):
                 peak = max(peak, established_to(tarpit.port))
                 time.sleep(0.02)
         finally:

@@ -13,6 +13,7 @@ import abc
 from typing import TYPE_CHECKING, ClassVar
 
 from ..results import PortState, ProbeResult, ProtocolResult, SubCheck, Target
+from ..transport import Wire
 
 __all__ = ["MAX_READ", "PortState", "Probe", "ProbeResult", "ProtocolResult", "SubCheck", "Target"]
 
@@ -32,6 +33,9 @@ class Probe(abc.ABC):
     kind: ClassVar[str]
     talks: ClassVar[bool] = True
     """False for probes the TCP handshake alone satisfies: the engine then skips building streams."""
+    config: Wire = None
+    """The plain configuration the registry built it from (kind, options, TLS, spec folder): a prober
+    process rebuilds the probe from it, since only plain data crosses a channel."""
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> Probe:

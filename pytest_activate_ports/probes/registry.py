@@ -11,16 +11,16 @@ loads. A new protocol is a new module here plus its line in ``BUILT_IN``
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Mapping, TypeVar
 
 from ..suggest import did_you_mean, one_of
+from ..transport import Wire, tls_from_wire, tls_to_wire
 from .base import Probe
 from .options import OptionError, ProbeOptions
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    from ..spec.model import TlsConfig
+    from ..results import TlsConfig
 
 P = TypeVar("P", bound=type[Probe])
 BUILT_IN: Mapping[str, str] = {  # kind -> module of this package that registers it
@@ -83,4 +83,11 @@ def build(kind: str, values: Mapping[str, object], tls: TlsConfig, base: Path | 
     options = ProbeOptions(kind, values, base)
     probe = probe_class(kind).from_options(options, tls)
     options.finish()
+    probe.config = (kind, dict(values), tls_to_wire(tls), None if base is None else str(base))
     return probe
+
+
+def rebuild(config: Wire) -> Probe:
+    """The probe a :attr:`Probe.config` describes: how a prober process gets its probes from plain data."""
+    kind, values, tls, base = config
+    return build(str(kind), values, tls_from_wire(tls), None if base is None else Path(base))

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Union
 
+from ..results import TlsConfig as TlsConfig  # the prober reads it too, so it lives with the shared vocabulary
+
 if TYPE_CHECKING:
     from ..probes.base import Probe
     from .condition import Condition
@@ -56,25 +58,6 @@ class Host:
     def dial_port(self, port: int) -> int:
         """The port to connect to for a rule's ``port`` (port-forwards, unprivileged emulation)."""
         return self.port_map.get(port, port)
-
-
-@dataclass(frozen=True, repr=False)
-class TlsConfig:
-    """Trust anchors and the client identity for TLS probes (paths already resolved).
-
-    ``repr`` names the files only: key material is never read into this object.
-    """
-
-    ca: Path | None = None
-    server_ca: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    min_version: str | None = None
-    expiry_warn_days: int = 14
-
-    def __repr__(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in vars(self).items() if v is not None)
-        return f"TlsConfig({shown})"
 
 
 @dataclass(frozen=True)

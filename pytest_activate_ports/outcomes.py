@@ -1,0 +1,70 @@
+"""Where finished jobs wait for the items that ask for them, whichever thread or process produced them.
+
+The in-process engine writes here from its reactor thread; a prober process's
+answers are written here by the channel's receiving thread. Items block in
+:meth:`Outcomes.wait` for exactly their job, then, when none of its ports
+answered, for their host's liveness (a forbidden port needs it).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .results import CheckOutcome, HostKey, Job, ProbeResult
+
+
+class ProbingStopped(Exception):
+    """Probing stopped (Ctrl-C, SIGTERM, a crash, a prober that died) before this check was probed."""
+
+
+class Outcomes:
+    """Finished jobs by key and hosts' liveness, behind one condition."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._done: dict[int, tuple[ProbeResult, ...]] = {}
+        self._alive: dict[HostKey, bool] = {}
+        self._stopped: str | None = None  # why, once probing ended
+        self._awaited: int | HostKey | None = None  # the job key or host a waiting item is blocked on
+
+    def done(self, key: int) -> bool:
+        """True once job ``key`` has finished."""
+        with self._cond:
+            return key in self._done
+
+    def finished(self, job: Job, results: tuple[ProbeResult, ...], alive: bool | None) -> None:
+        """Record a finished job and, when this job decided it, its host's liveness (the engine's Observer)."""
+        key, host = job.key, job.host_key
+        with self._cond:
+            self._done[key] = results
+            if alive is not None:
+                self._alive.setdefault(host, alive)
+            # Wake the waiting item only for what it waits on: every needless wake-up
+            # is a GIL hand-over taken from pytest's own per-item work.
+            if self._awaited == key or (self._awaited == host and host in self._alive):
+                self._cond.notify_all()
+
+    def stopped(self, reason: str) -> None:
+        """Probing has ended: every item still waiting wakes, and those without a result get ``reason``."""
+        with self._cond:
+            self._stopped = self._stopped or reason
+            self._cond.notify_all()
+
+    def wait(self, job: Job) -> CheckOutcome:
+        """Block until ``job`` has finished, then until its host's liveness is known if it matters.
+
+        Raises:
+            ProbingStopped: probing ended first.
+        """
+        key, host = job.key, job.host_key
+        with self._cond:
+            self._awaited = key
+            self._cond.wait_for(lambda: key in self._done or self._stopped is not None)
+            if key not in self._done:
+                raise ProbingStopped(self._stopped or "probing stopped")
+            results = self._done[key]
+            if any(r.state.answered for r in results):
+                return CheckOutcome(results, True)
+            self._awaited = host
+            self._cond.wait_for(lambda: host in self._alive or self._stopped is not None)
+            return CheckOutcome(results, self._alive.get(host, False))
