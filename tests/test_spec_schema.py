@@ -14,9 +14,11 @@ import yaml
 
 from pytest_activate_ports.onboarding import init
 from pytest_activate_ports.probes import registry
+from pytest_activate_ports.probes.options import OptionError
 from pytest_activate_ports.spec import SpecError, load_spec
 from pytest_activate_ports.spec import fields, validate
 from pytest_activate_ports.spec.loader import available_profiles
+from pytest_activate_ports.spec.model import TlsConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SCHEMA = json.loads(init.schema_path().read_text(encoding="utf-8"))
@@ -43,7 +45,7 @@ def test_schema_lists_what_the_validator_knows() -> None:
     assert tuple(definitions["tls"]["properties"]) == validate.TLS_KEYS
     assert tuple(definitions["rule"]["properties"]) == validate.RULE_KEYS
     assert definitions["tls"]["properties"]["min_version"]["enum"] == list(validate.TLS_VERSIONS)
-    assert definitions["probe"]["anyOf"][0]["enum"] == sorted(registry.kinds())
+    assert definitions["probe"]["anyOf"][0]["enum"] == sorted(registry.kinds()) == sorted(definitions["probe_options"])
     assert SCHEMA["properties"]["profile"]["enum"] == available_profiles()
     assert definitions["name"]["pattern"] == f"^{fields.NAME.pattern}$"
 
@@ -143,3 +145,67 @@ def test_schema_rejects_probe_options_of_a_forbidden_rule() -> None:
     # `probe: tcp` is closedness' identity; a tcp mapping with options is not.
     assert schema_errors("version: 1\nrules: [{id: r, from: internet, to: web, port: 80, expect: forbidden, probe: {kind: tcp, x: 1}}]")
     assert re.search("tcp", json.dumps(SCHEMA["definitions"]["rule"]["allOf"][2]))
+
+
+def _sample(node: dict[str, Any]) -> Any:
+    """A value the schema fragment accepts, as an editor's completion would offer it."""
+    if "$ref" in node:
+        target: Any = SCHEMA
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        return _sample(target)
+    if "examples" in node:
+        return node["examples"][0]
+    if "const" in node:
+        return node["const"]
+    if "enum" in node:
+        return node["enum"][-1]
+    if "anyOf" in node:
+        return _sample(node["anyOf"][0])
+    kind = node["type"][0] if isinstance(node["type"], list) else node["type"]
+    if kind == "boolean":
+        return True
+    if kind == "integer":
+        return node.get("minimum", 3)
+    if kind == "object":
+        return {"X-Check": _sample(node["additionalProperties"])}
+    return "/" if node.get("pattern", "").startswith("^/") else "ca.pem"
+
+
+def _option_names(kind: str) -> list[str]:
+    return sorted(set(SCHEMA["definitions"]["probe_options"][kind]["properties"]) - {"kind"})
+
+
+@pytest.mark.parametrize("kind", sorted(registry.kinds()))
+def test_schema_lists_exactly_the_options_each_probe_reads(kind: str) -> None:
+    with pytest.raises(OptionError) as refused:
+        registry.build(kind, {"no_such_option": 1}, TlsConfig())
+    valid = refused.value.message.rpartition("valid options: ")[2]
+    assert _option_names(kind) == ([] if valid == "none" else valid.split(", ")), (
+        f"probe {kind}: keep definitions.probe_options.{kind} of {init.schema_path().name} in step with its options")
+
+
+@pytest.mark.parametrize("kind", sorted(registry.kinds()))
+def test_schema_option_samples_build_the_probe(kind: str, tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("a file that exists\n")
+    values = {name: _sample(SCHEMA["definitions"]["probe_options"][kind]["properties"][name]) for name in _option_names(kind)}
+    if kind == "vault":
+        values["tls"] = True  # ca and verify apply to Vault's certificate only with tls: true
+    registry.build(kind, values, TlsConfig(), tmp_path)
+    rule = {"id": "r", "from": "internet", "to": "web", "port": 1, "expect": "required", "probe": {"kind": kind, **values}}
+    assert [e.message for e in VALIDATOR.iter_errors({"version": 1, "rules": [rule]})] == []
+
+
+@pytest.mark.parametrize("probe", [
+    "{kind: https, stauts: 200}", "{kind: https, status: abc}", "{kind: mtls, reject_status: 700}",
+    "{kind: wss, headers: [a]}", "{kind: slurmctld, quiet_ms: 99999}", "{kind: postgres, require_tls: 'yes'}",
+    "{kind: http, path: health}", "{kind: vault, ca: ca.pem}", "{kind: tls, min_version: SSL3}",
+])
+def test_schema_and_validator_reject_bad_probe_options(probe: str, tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("a file that exists\n")
+    text = f"version: 1\nhosts: {{web: {{address: x}}}}\nrules: [{{id: r, from: internet, to: web, port: 80, expect: required, probe: {probe}}}]"
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError):
+        load_spec(path, environ={})
+    assert schema_errors(text)
