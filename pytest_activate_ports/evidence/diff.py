@@ -127,6 +127,8 @@ def _what(old: JSON, new: JSON) -> list[str]:
     if _states(old) != _states(new):
         what.append(f"state {_states(old)} -> {_states(new)}")
     before, after = _facts(old), _facts(new)
+    if old["outcome"] != new["outcome"]:
+        before = after = {}  # what was seen before and now is shown whole; facts would repeat it piecemeal
     for fact in sorted(before.keys() | after.keys()):
         if before.get(fact) != after.get(fact):
             what.append(f"{fact} {before.get(fact, '(none)')!r} -> {after.get(fact, '(none)')!r}")
@@ -192,7 +194,10 @@ def render_text(diff: Diff) -> str:
         chosen = [c for c in diff.changes if c.kind == kind]
         if chosen:
             lines += ["", f"{title.upper()} ({len(chosen)})"]
-            lines += [f"  {printable(c.name)}: {printable('; '.join(c.what))}" for c in chosen]
+            for change in chosen:
+                lines.append(f"  {printable(change.name)}: {printable('; '.join(change.what))}")
+                if change.old is not None and change.new is not None and kind != "observed":
+                    lines += [f"    was {printable(change.state(change.old))}", f"    now {printable(change.state(change.new))}"]
     return "\n".join(lines) + "\n"
 
 

@@ -31,8 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-o", "--output", type=Path, help="file to write (default: standard output)")
     parser.add_argument("--format", choices=("html", "md"),
                         help="report format (default: from the output suffix, .md means md; otherwise html)")
-    parser.add_argument("--baseline", type=Path, metavar="OLD.json",
-                        help="earlier evidence: the report opens with what changed since, regressions first")
+    parser.add_argument("--baseline", type=Path, metavar="OLD.json", action="append",
+                        help="earlier evidence (repeatable, one file per vantage): the report opens with what changed "
+                             "since, regressions first")
     parser.add_argument("--fail-on-failures", action="store_true", help="exit 1 if any vantage saw a failed check")
     return parser
 
@@ -45,7 +46,7 @@ def main(argv: Sequence[str]) -> int:
         vantages, notes = load(args.evidence)
         report = merge(vantages, notes)
         if args.baseline is not None:
-            report = dataclasses.replace(report, changes=compare(load([args.baseline])[0], vantages))
+            report = dataclasses.replace(report, changes=compare(load(args.baseline)[0], vantages))
     except EvidenceError as exc:
         print(f"activate-ports report: {exc}", file=sys.stderr)
         return 2

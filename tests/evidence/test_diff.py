@@ -82,7 +82,8 @@ def test_diff_names_a_port_opened_between_two_runs_and_exits_1(before_after: tup
     lines = out.splitlines()
     assert lines[0].startswith(f"activate-ports diff: {before} (") and lines[0].endswith(f"UTC, internet)")
     assert lines[1] == "1 regressed, 0 fixed, 0 changed, 0 added, 0 removed (2 checks in both runs)"
-    assert lines[2:] == ["", "REGRESSED (1)", "  internet · postgres-not-exposed[lb:5432]: passed -> failed; state refused -> open"]
+    assert lines[2:] == ["", "REGRESSED (1)", "  internet · postgres-not-exposed[lb:5432]: passed -> failed; state refused -> open",
+                         "    was passed: refused: connection refused (RST)", "    now failed: open: accepted the TCP handshake"]
 
 
 def test_diff_of_two_unchanged_runs_and_of_identical_files_is_empty(before_after: tuple[Path, Path, Path],
@@ -98,7 +99,8 @@ def test_diff_lists_a_fix_and_exits_0(before_after: tuple[Path, Path, Path], cap
     before, _, after = before_after
     status, out, _ = diff(capsys, after, before)
     assert status == 0
-    assert out.splitlines()[2:] == ["", "FIXED (1)", "  internet · postgres-not-exposed[lb:5432]: failed -> passed; state open -> refused"]
+    assert out.splitlines()[2:] == ["", "FIXED (1)", "  internet · postgres-not-exposed[lb:5432]: failed -> passed; state open -> refused",
+                                    "    was failed: open: accepted the TCP handshake", "    now passed: refused: connection refused (RST)"]
 
 
 def test_diff_lists_added_and_removed_rules_and_the_changed_spec(pytester: pytest.Pytester, diff_spec: Path,
@@ -189,7 +191,8 @@ def test_diff_markdown_and_json_outputs(before_after: tuple[Path, Path, Path], t
         ("regressed", "postgres-not-exposed", "5432", "passed", "failed")
     assert change["new"]["observed"] == f"open: {HOSTILE}"  # JSON keeps the text as recorded, escaped by JSON
     status, out, _ = diff(capsys, before, hostile)
-    assert "\x1b" not in out and "\x00" not in out and "\u202e" not in out and len(out.splitlines()) == 5
+    assert "\x1b" not in out and "\x00" not in out and "\u202e" not in out and "\r" not in out
+    assert len(out.splitlines()) == 7 and out.splitlines()[-1].startswith("    now failed: open: <script>alert(1)</script>")
 
 
 @pytest.mark.parametrize(("content", "problem"), [
