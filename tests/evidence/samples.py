@@ -9,6 +9,11 @@ faults are planted so the samples show what a reviewer sees for a failure:
 the CAC listener asks for but does not require a client certificate, and the
 NFS export is down. Certificates come from trustme in a temporary folder; no
 key material is copied into the repository.
+
+The full-profile sample (``docs/samples/profile/``) is the emulated ACTIVATE
+deployment of ``activate-ports emulate`` with its four planted mistakes, checked
+from its six vantages, each writing evidence: the report's picture at the
+scale of the whole port guide, screenshot ``docs/report-profile.png``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ from pathlib import Path
 
 import trustme
 
+from pytest_activate_ports.emulate import deployment
+from pytest_activate_ports.emulate.demo import PERIMETER, VANTAGES, write_spec
 from pytest_activate_ports.emulate.http_services import serve_redirect
 from pytest_activate_ports.emulate.mongodb import serve_mongodb
 from pytest_activate_ports.emulate.postgres import serve_postgres
 from pytest_activate_ports.emulate.tls import listening_port, serve_tls, server_context
+from pytest_activate_ports.emulate.vantage import run_vantage
+from pytest_activate_ports.spec import load_spec
 
 from ..servers import RefusedPort
 
@@ -97,6 +106,55 @@ def _pytest(work: Path, role: str) -> str:
     return default.stdout  # what a user sees by default: the xunit2 run, with its one JUnit warning
 
 
+def _report(evidence: list[Path], html: Path, shot: Path, work: Path, height: int, *options: str) -> None:
+    """``activate-ports report`` as HTML and Markdown next to ``html``, and a screenshot of the page's top."""
+    for target in (html, html.with_suffix(".md")):  # paths relative to the work folder: they show in the report
+        subprocess.run([sys.executable, "-m", "pytest_activate_ports.cli", "report",
+                        *(str(path.relative_to(work)) for path in evidence), *options, "-o", str(target)],
+                       check=True, timeout=60, cwd=work)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                    f"--user-data-dir={work / 'profile'}", f"--window-size=1280,{height}", f"--screenshot={shot}",
+                    html.as_uri()], check=True, capture_output=True, timeout=120)
+
+
+async def _profile(spec: Path, evidence: Path, mistakes: list[str]) -> list[Path]:
+    """The emulated deployment with ``mistakes``, checked from each vantage, evidence written into ``evidence``."""
+    env = {"ACTIVATE_EMULATION_DIR": str(spec.parent)}
+    servers = await deployment.start(load_spec(spec, env), deployment.Certificates(spec.parent), deployment.services(mistakes))
+    evidence.mkdir(exist_ok=True)
+    try:
+        await asyncio.gather(*(run_vantage(spec, role, label="profile", hosts=PERIMETER.get(role), env=env,
+                                           extra=["-q", "--activate-timeout", "3", f"--activate-evidence={evidence / role}.json"])
+                               for role in VANTAGES))
+    finally:
+        await deployment.stop(servers)
+    return [evidence / f"{role}.json" for role in VANTAGES]
+
+
+def profile_sample() -> None:
+    """Regenerate ``docs/samples/profile/`` and ``docs/report-profile.png``: last week correct, today misconfigured."""
+    target = SAMPLES / "profile"
+    with tempfile.TemporaryDirectory(prefix="activate-emulated-") as temp:
+        work = Path(temp)
+        deployment.Certificates.create(work, deployment.LOOPBACK.values())
+        spec = write_spec(work)
+        before = asyncio.run(_profile(spec, work / "last-week", []))
+        evidence = asyncio.run(_profile(spec, work / "today", list(deployment.MISCONFIGURATIONS)))
+        _report(evidence, work / "report.html", ROOT / "docs" / "report-profile.png", work, 1400,
+                *(f"--baseline={path.relative_to(work)}" for path in before))
+        diff = subprocess.run([sys.executable, "-m", "pytest_activate_ports.cli", "diff", "last-week/internet.json",
+                               "today/internet.json"], capture_output=True, text=True, timeout=60, cwd=work)
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "diff-internet.txt").write_text(diff.stdout)
+        for path in [*evidence, work / "report.html", work / "report.md"]:
+            shutil.copy(path, target / path.name)
+        (target / "last-week").mkdir(exist_ok=True)
+        for path in before:
+            shutil.copy(path, target / "last-week" / path.name)
+
+
 def main() -> None:
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
@@ -109,21 +167,14 @@ def main() -> None:
         SAMPLES.mkdir(parents=True, exist_ok=True)
         for role in ("internet", "control-plane"):
             (SAMPLES / f"terminal-{role}.txt").write_text(_pytest(work, role))
-        evidence = [str(work / f"{role}.json") for role in ("internet", "control-plane")]
-        for name in ("report.html", "report.md"):
-            subprocess.run([sys.executable, "-m", "pytest_activate_ports.cli", "report", *evidence, "-o", str(work / name)],
-                           check=True, timeout=60)
+        evidence = [work / f"{role}.json" for role in ("internet", "control-plane")]
+        _report(evidence, work / "report.html", ROOT / "docs" / "report.png", work, 1600)
         for name in ("spec.yaml", "internet.json", "control-plane.json", "report.html", "report.md",
                      *(f"junit-{r}-xunit{f}.xml" for r in ("internet", "control-plane") for f in (1, 2))):
             shutil.copy(work / name, SAMPLES / name)
-        chromium = shutil.which("chromium") or "/usr/bin/chromium"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                        f"--user-data-dir={work / 'profile'}", "--window-size=1280,1600",
-                        f"--screenshot={ROOT / 'docs' / 'report.png'}", (SAMPLES / "report.html").as_uri()],
-                       check=True, capture_output=True, timeout=120)
     closed.close()
     loop.call_soon_threadsafe(loop.stop)
+    profile_sample()
 
 
 if __name__ == "__main__":
