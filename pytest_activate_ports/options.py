@@ -16,6 +16,8 @@ from .engine import default_concurrency
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_PER_HOST = 64
+PROBERS = ("thread", "process")  # where probing runs: a thread of pytest's process, or a prober process
+DEFAULT_PROBER = "thread"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Settings:
     evidence: Path | None
     spec_glob: str | None
     repeated_roles: tuple[str, ...] = ()  # every --activate-role when given more than once: a usage error
+    prober: str = DEFAULT_PROBER
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -52,12 +55,16 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--activate-host-concurrency", metavar="N",
                     help=f"probes in flight against one host (default {DEFAULT_PER_HOST})")
     group.addoption("--activate-evidence", metavar="PATH", help="write the JSON evidence file")
+    group.addoption("--activate-prober", metavar="WHERE",
+                    help=f"where probes run: 'thread' (in pytest's process) or 'process' (a prober process "
+                         f"fed over an execnet channel); default {DEFAULT_PROBER}")
     parser.addini("activate_spec", "port spec(s) to collect", type="args", default=[])
     parser.addini("activate_role", "vantage role of this run", default="")
     parser.addini("activate_timeout", "per-probe timeout in seconds", default="")
     parser.addini("activate_concurrency", "probes in flight at once", default="")
     parser.addini("activate_host_concurrency", "probes in flight against one host", default="")
     parser.addini("activate_evidence", "JSON evidence file to write", default="")
+    parser.addini("activate_prober", "where probes run: thread or process", default="")
     parser.addini("activate_spec_glob", "collect YAML files matching this glob as specs (off when empty)", default="")
 
 
@@ -104,6 +111,9 @@ def read(config: pytest.Config) -> Settings:
     concurrency = int(_number("--activate-concurrency", concurrency_raw, int, 1)) if concurrency_raw else default_concurrency()
     per_host = int(_number("--activate-host-concurrency", per_host_raw, int, 1)) if per_host_raw else DEFAULT_PER_HOST
     evidence = pick("activate_evidence", "activate_evidence")
+    prober = pick("activate_prober", "activate_prober") or DEFAULT_PROBER
+    if prober not in PROBERS:
+        raise pytest.UsageError(f"--activate-prober must be one of: {', '.join(PROBERS)}, not {prober!r}")
     roles = config.getoption("activate_role")
     return Settings(
         specs=tuple(spec.resolve() for spec in specs),
@@ -116,6 +126,7 @@ def read(config: pytest.Config) -> Settings:
         evidence=Path(evidence) if evidence else None,
         spec_glob=str(config.getini("activate_spec_glob")) or None,
         repeated_roles=tuple(roles) if len(roles) > 1 else (),
+        prober=prober,
     )
 
 

@@ -16,6 +16,7 @@ from .engine import Engine
 from .options import Settings
 from .outcomes import Outcomes
 from .results import CheckOutcome, Job
+from .vantages import ProcessProber
 
 
 class Runner(Protocol):
@@ -41,7 +42,11 @@ class Probing:
         """Probe ``checks``; on a pytest-xdist worker (``workers`` set), a host group at a time, on demand."""
         self._jobs = {id(check): job_of(check, key) for key, check in enumerate(checks)}
         self.outcomes = Outcomes()
-        self._runner: Runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        self._runner: Runner
+        if settings.prober == "process":
+            self._runner = ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        else:
+            self._runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
         self._group_of: dict[int, list[Job]] | None = None  # job key -> the jobs of its group, when on demand
         self._submitted: set[int] = set()
         if workers:
