@@ -26,7 +26,7 @@ Listener = Callable[[Spoken], None]
 if sys.version_info >= (3, 11):
     async def within(seconds: float, awaitable: Awaitable[T]) -> T:
         """``await awaitable`` or raise TimeoutError; ``asyncio.timeout`` spares wait_for's extra task per call."""
-        async with asyncio.timeout(seconds):
+        async with asyncio.timeout(seconds):  # novermin: the sys.version_info check above guards it
             return await awaitable
 else:  # pragma: no cover - exercised on Python 3.10 only
     async def within(seconds: float, awaitable: Awaitable[T]) -> T:
