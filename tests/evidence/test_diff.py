@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,9 +13,9 @@ import pytest
 from pytest_activate_ports.evidence.diff import main
 from pytest_activate_ports.evidence.report import main as report_main
 
-from ..servers import Listener
+from ..servers import Listener, RefusedPort
 from .conftest import run_vantage
-from .test_report_inputs import HOSTILE, rewrite
+from .test_report_inputs import HOSTILE, multi_vantage, rewrite
 
 SPEC = """
 version: 1
@@ -29,23 +28,18 @@ rules:
 """
 
 
-class ClosingPort:
+class ClosingPort(RefusedPort):
     """A port that refuses (bound, not listening) until :meth:`open` makes it accept: a firewall rule gone."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-
     def open(self) -> None:
-        self.sock.listen(16)  # the kernel completes handshakes from the backlog: connect succeeds
+        self._sock.listen(16)  # the kernel completes handshakes from the backlog: connect succeeds
 
 
 @pytest.fixture
 def closing_port() -> Iterator[ClosingPort]:
     port = ClosingPort()
     yield port
-    port.sock.close()
+    port.close()
 
 
 @pytest.fixture
@@ -159,10 +153,7 @@ def test_diff_counts_checks_an_incomplete_run_never_reported_as_regressed(before
 
 def test_diff_matches_a_multi_vantage_file_with_one_file_per_vantage(two_vantages: tuple[Path, Path], tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    documents = [json.loads(path.read_text()) for path in two_vantages]
-    combined = {**documents[0], "role": None,
-                "records": [{**record, "role": doc["role"]} for doc in documents for record in doc["records"]]}
-    (tmp_path / "all.json").write_text(json.dumps(combined))
+    combined = multi_vantage(two_vantages, tmp_path / "all.json")
     both = tmp_path / "both.json"
     both.write_text(json.dumps({**combined, "records": combined["records"][::-1]}))
     status, out, _ = diff(capsys, tmp_path / "all.json", both)

@@ -38,6 +38,15 @@ def rewrite(path: Path, change: Callable[[dict[str, Any]], None], name: str | No
     return target
 
 
+def multi_vantage(paths: tuple[Path, ...], target: Path) -> dict[str, Any]:
+    """One evidence file of several vantages, as a multi-vantage run writes it: each record names its role."""
+    documents = [json.loads(path.read_text()) for path in paths]
+    combined = {**documents[0], "role": None,
+                "records": [{**record, "role": doc["role"]} for doc in documents for record in doc["records"]]}
+    target.write_text(json.dumps(combined))
+    return combined
+
+
 def columns(page: str) -> list[str]:
     """The vantage column heads of the summary table (after the six description columns)."""
     head = page.split('id="port-summary"', 1)[1].split("</thead>", 1)[0]
@@ -63,10 +72,7 @@ def test_report_says_when_one_role_comes_from_two_files(two_vantages: tuple[Path
 
 def test_report_splits_a_multi_vantage_file_into_one_column_per_role(two_vantages: tuple[Path, Path], tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    documents = [json.loads(path.read_text()) for path in two_vantages]
-    combined = {**documents[0], "role": None,
-                "records": [{**record, "role": doc["role"]} for doc in documents for record in doc["records"]]}
-    (tmp_path / "all.json").write_text(json.dumps(combined))
+    multi_vantage(two_vantages, tmp_path / "all.json")
     _, one_file, _ = report(capsys, tmp_path / "all.json")
     _, two_files, _ = report(capsys, *two_vantages)
     assert columns(one_file) == columns(two_files) == ["internet", "control-plane"]
