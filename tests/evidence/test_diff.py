@@ -244,3 +244,18 @@ def report(capsys: pytest.CaptureFixture[str], *paths: Path) -> str:
     capsys.readouterr()
     report_main([*map(str, paths), "--format", "md"])
     return capsys.readouterr().out
+
+
+def test_diff_notes_a_new_tool_version_and_a_spec_only_one_run_has(before_after: tuple[Path, Path, Path],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    before, again, _ = before_after
+
+    def upgrade(document: dict[str, Any]) -> None:
+        document["tool"]["version"] = "9.9.9"
+        document["specs"].append({**document["specs"][0], "name": "second-spec"})
+
+    status, out, _ = diff(capsys, before, rewrite(again, upgrade, "upgraded.json"))
+    old_version = json.loads(before.read_text())["tool"]["version"]
+    assert status == 0
+    assert out.splitlines()[1:3] == ["note: spec second-spec only in the new run",
+                                     f"note: tool version changed: {old_version} -> 9.9.9"]

@@ -80,6 +80,18 @@ def test_report_splits_a_multi_vantage_file_into_one_column_per_role(two_vantage
     assert SummaryTable(one_file).failures == SummaryTable(two_files).failures
 
 
+def test_report_names_the_vantage_a_record_was_dialled_from(two_vantages: tuple[Path, Path], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    combined = multi_vantage(two_vantages, tmp_path / "all.json")
+    for record in combined["records"]:
+        if record["role"] == "control-plane":
+            record["vantage"] = {"where": "ssh=ops@hpc-login", "hostname": "hpc-login", "python": "3.11.7"}
+    (tmp_path / "all.json").write_text(json.dumps(combined))
+    _, markdown, _ = report(capsys, tmp_path / "all.json", "--format", "md")
+    runners = [line.split(" | ")[1] for line in markdown.split("## Vantages")[1].splitlines()[4:6]]
+    assert runners == [combined["runner"]["hostname"], "ssh=ops@hpc-login hpc-login"]
+
+
 def test_report_markdown_makes_hostile_record_text_inert(two_vantages: tuple[Path, Path],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     def poison(document: dict[str, Any]) -> None:
