@@ -62,8 +62,10 @@ async def run_vantage(spec: Path, role: str, *, label: str = "", prefix: Sequenc
     """
     junit = spec.parent / f"{label or 'run'}-{role}.xml"
     junit.unlink(missing_ok=True)
-    # hypothesis' plugin (when installed) costs seconds per run in its terminal summary and tests nothing here.
-    command = [*prefix, python, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-o", "junit_family=xunit1",
+    # Test plugins a developer has installed test nothing here: hypothesis' costs seconds per run in its terminal
+    # summary, pytest-asyncio's warns in every run that the emulation's folder sets no loop scope in an ini.
+    command = [*prefix, python, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:asyncio",
+               "-o", "junit_family=xunit1",
                "--activate-spec", str(spec), "--activate-role", role, f"--junitxml={junit}",
                *(f"--activate-host={name}={address}" for name, address in (hosts or {}).items()), *extra]
     process = await asyncio.create_subprocess_exec(
