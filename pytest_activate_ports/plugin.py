@@ -80,6 +80,8 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SpecFile |
 
 
 def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    if config.get_verbosity() < -1:  # -qq: pytest says almost nothing, and neither do we (the matrix is hidden too)
+        return None
     return config.stash[RUN].header()
 
 
