@@ -5,7 +5,9 @@
     activate-ports report today/*.json --baseline last-week.json -o report.html
 
 Exit status: 0 when the report was written, 1 with ``--fail-on-failures`` when
-any vantage saw a failed check, 2 on unusable input.
+any vantage saw a failed check or any evidence is incomplete (an interrupted run
+proves nothing about the checks it never ran; ``--allow-incomplete`` says the
+user knows), 2 on unusable input.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Sequence
 from . import htmlpage, markdown
 from .diff import compare
 from .merge import merge
-from .read import EvidenceError, load
+from .read import EvidenceError, Vantage, load
 from .writer import write_atomic
 
 
@@ -34,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--baseline", type=Path, metavar="OLD.json", action="append",
                         help="earlier evidence (repeatable, one file per vantage): the report opens with what changed "
                              "since, regressions first")
-    parser.add_argument("--fail-on-failures", action="store_true", help="exit 1 if any vantage saw a failed check")
+    parser.add_argument("--fail-on-failures", action="store_true",
+                        help="exit 1 if any vantage saw a failed check, or any evidence file is incomplete")
+    parser.add_argument("--allow-incomplete", action="store_true",
+                        help="with --fail-on-failures: do not fail on incomplete evidence (checks that never ran)")
     return parser
 
 
@@ -59,4 +64,17 @@ def main(argv: Sequence[str]) -> int:
               f"{len(report.vantages)} vantages)", file=sys.stderr)
     for warning in report.warnings:
         print(f"activate-ports report: warning: {warning}", file=sys.stderr)
-    return 1 if args.fail_on_failures and report.failures else 0
+    if not args.fail_on_failures:
+        return 0
+    incomplete = [] if args.allow_incomplete else incomplete_runs(vantages)
+    for why in incomplete:
+        print(f"activate-ports report: failing: {why}; rerun it (or pass --allow-incomplete)", file=sys.stderr)
+    return 1 if report.failures or incomplete else 0
+
+
+def incomplete_runs(vantages: Sequence[Vantage]) -> list[str]:
+    """One line per evidence file whose run did not finish every selected check."""
+    files = {id(v.evidence): v.evidence for v in vantages}.values()
+    return [f"{evidence.source} is incomplete (exit status {evidence.document['exit_status']}, "
+            f"{len(evidence.document['not_run'])} selected checks never ran): not a pass"
+            for evidence in files if not evidence.document["complete"]]
