@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .markdown import inert, printable, table
+from .text import inert, printable, table
 from .read import EvidenceError, Vantage, key_of, load
 from .record import JSON
 from .writer import write_atomic

@@ -1,40 +1,14 @@
 """The merged report as GitHub-flavoured Markdown (for a CI job summary or a merge request comment).
 
-Banners, HTTP reason phrases, certificate names and even spec names may come
-from a peer or a hostile file, and Markdown passes HTML through: every value
-is made inert text here (HTML-escaped, Markdown punctuation escaped, control
-characters dropped) before it meets an auditor's wiki or merge request.
+Every value goes through :mod:`.text` (HTML-escaped, Markdown punctuation
+escaped, control characters dropped): much of it came from a network.
 """
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
-
+from .diff import render_md
 from .merge import TABLE_HEAD, VANTAGE_HEAD, Failure, Report, Row, vantage_facts
-
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~#])")
-
-
-def printable(value: str) -> str:
-    """``value`` on one line without control characters (C0, C1, bidirectional overrides and other format marks)."""
-    return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in value).split())
-
-
-def inert(value: str) -> str:
-    """Inert Markdown text for a cell or a line: printable, HTML-escaped, Markdown punctuation backslash-escaped."""
-    return _MARKDOWN.sub(r"\\\1", html.escape(printable(value), quote=False))
-
-
-def table(head: list[str], rows: list[list[str]]) -> list[str]:
-    return inert_table([inert(h) for h in head], [[inert(c) for c in row] for row in rows])
-
-
-def inert_table(head: list[str], rows: list[list[str]]) -> list[str]:
-    """A table of cells already made inert by :func:`inert`."""
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(row) + " |" for row in rows)]
-
+from .text import inert, inert_table, table
 
 def _failure(failure: Failure) -> list[str]:
     record = failure.record
@@ -58,7 +32,6 @@ def _summary(row: Row) -> list[str]:
 
 def render(report: Report) -> str:
     """The whole document."""
-    from .diff import render_md  # diff renders its Markdown with this module's helpers
 
     labels = [v.label for v in report.vantages]
     lines = ["# ACTIVATE network port report", "",

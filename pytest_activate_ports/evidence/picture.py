@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from html import escape
 
-from .markdown import printable
+from .text import printable
 from .matrix import PRECEDENCE
 from .merge import Cell, Report, Row
 
