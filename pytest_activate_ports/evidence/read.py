@@ -92,12 +92,46 @@ def key_of(record: JSON) -> Key:
 
 
 @cache
-def _required() -> dict[str, list[str]]:
-    """The keys the published schema requires of a document, a spec and a record."""
+def _schema() -> Any:
     text = resources.files(__package__ or "pytest_activate_ports.evidence").joinpath("schema.json").read_text(encoding="utf-8")
-    schema: Any = json.loads(text)
-    return {"document": schema["required"], "spec": schema["$defs"]["spec"]["required"],
-            "rule": schema["$defs"]["rule"]["required"], "record": schema["$defs"]["record"]["required"]}
+    return json.loads(text)
+
+
+TYPES: dict[str, Any] = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
+                         "integer": int, "number": (int, float)}
+
+
+def problems(value: Any, schema: Any, where: str = "") -> list[str]:
+    """Where ``value`` breaks the shape the published schema gives it: types, enums, required keys, items.
+
+    The part of JSON Schema the readers rely on (no patterns or ranges), so
+    that a damaged file is refused in one line instead of failing deep inside
+    a report; the package itself does not depend on a JSON Schema library.
+    """
+    if "$ref" in schema:
+        schema = _schema()["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    if "oneOf" in schema:
+        options = [problems(value, option, where) for option in schema["oneOf"]]
+        return [] if [] in options else options[-1]
+    kinds = schema.get("type")
+    if kinds is not None:
+        wanted = tuple(TYPES[k] for k in ([kinds] if isinstance(kinds, str) else kinds))
+        if not isinstance(value, wanted) or (isinstance(value, bool) and bool not in wanted):
+            return [f"{where or 'the document'} is not {' or '.join([kinds] if isinstance(kinds, str) else kinds)}"]
+    if ("enum" in schema and value not in schema["enum"]) or ("const" in schema and value != schema["const"]):
+        return [f"{where} is {value!r}"]
+    found: list[str] = []
+    if isinstance(value, dict):
+        found += [f"{where}.{key}".lstrip(".") + " is missing" for key in schema.get("required", ()) if key not in value]
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, extra if isinstance(extra, dict) else None)
+            if sub is not None:
+                found += problems(item, sub, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            found += problems(item, schema["items"], f"{where}[{index}]")
+    return found
 
 
 def read(path: Path) -> Evidence:
@@ -123,23 +157,11 @@ def read(path: Path) -> Evidence:
     return Evidence(path, document)
 
 
-def _lacking(items: object, keys: list[str], where: str) -> list[str]:
-    """Required keys missing from a list of objects (an item that is not an object lacks them all)."""
-    if not isinstance(items, list):
-        return [where]
-    return [f"{where}[{i}].{k}" for i, item in enumerate(items) for k in keys if not isinstance(item, dict) or k not in item]
-
-
 def _check(path: Path, document: JSON) -> None:
-    required = _required()
-    lacking = [k for k in required["document"] if k not in document]
-    if not lacking:
-        lacking = _lacking(document["specs"], required["spec"], "specs") + _lacking(document["records"], required["record"], "records")
-    if not lacking:
-        lacking = [k for i, spec in enumerate(document["specs"]) for k in _lacking(spec["rules"], required["rule"], f"specs[{i}].rules")]
-    if lacking:
-        more = f" and {len(lacking) - 3} more" if len(lacking) > 3 else ""
-        raise EvidenceError(f"{path}: damaged evidence file: missing {', '.join(lacking[:3])}{more}")
+    found = problems(document, _schema())
+    if found:
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        raise EvidenceError(f"{path}: damaged evidence file: {'; '.join(found[:3])}{more}")
 
 
 def load(paths: Sequence[Path]) -> tuple[list[Vantage], list[str]]:

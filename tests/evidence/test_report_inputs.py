@@ -147,10 +147,15 @@ rules:
     (lambda doc: doc.update(schema_version=2), "evidence schema_version 2 is newer than this activate-ports reads (1): "
                                                "upgrade pytest-activate-ports"),
     (lambda doc: doc.update(schema_version="1"), "evidence schema_version '1' is not one this activate-ports reads (1)"),
-    (lambda doc: doc.pop("specs"), "damaged evidence file: missing specs"),
-    (lambda doc: doc["records"][0].pop("outcome"), "damaged evidence file: missing records[0].outcome"),
-    (lambda doc: doc["specs"][0]["rules"].append(3), "damaged evidence file: missing specs[0].rules[7].id, "
-                                                     "specs[0].rules[7].from, specs[0].rules[7].to and 7 more"),
+    (lambda doc: doc.pop("specs"), "damaged evidence file: specs is missing"),
+    (lambda doc: doc["records"][0].pop("outcome"), "damaged evidence file: records[0].outcome is missing"),
+    (lambda doc: doc["specs"][0]["rules"].append(3), "damaged evidence file: specs[0].rules[7] is not object"),
+    (lambda doc: doc["records"][1].update(results=None, outcome="fine", warnings=[1], port=443),
+     "damaged evidence file: records[1].port is not string; records[1].outcome is 'fine'; records[1].warnings[0] is not "
+     "string and 1 more"),
+    (lambda doc: doc["records"][0]["results"][0].update(protocol={"passed": "yes"}),
+     "damaged evidence file: records[0].results[0].protocol.detail is missing; records[0].results[0].protocol.checks "
+     "is missing; records[0].results[0].protocol.facts is missing and 2 more"),
     (lambda doc: doc["tool"].update(name="other"), "not an activate-ports evidence file (written by pytest --activate-evidence)"),
 ])
 def test_report_refuses_future_foreign_and_damaged_evidence_in_one_line(
