@@ -123,15 +123,15 @@ def _warnings(record: JSON) -> dict[str, str]:
 
 
 def _what(old: JSON, new: JSON) -> list[str]:
-    what = [] if old["outcome"] == new["outcome"] else [f"{old['outcome']} -> {new['outcome']}"]
+    what = [] if old["outcome"] == new["outcome"] else [f"{old['outcome']} → {new['outcome']}"]
     if _states(old) != _states(new):
-        what.append(f"state {_states(old)} -> {_states(new)}")
+        what.append(f"state {_states(old)} → {_states(new)}")
     before, after = _facts(old), _facts(new)
     if old["outcome"] != new["outcome"]:
         before = after = {}  # what was seen before and now is shown whole; facts would repeat it piecemeal
     for fact in sorted(before.keys() | after.keys()):
         if before.get(fact) != after.get(fact):
-            what.append(f"{fact} {before.get(fact, '(none)')!r} -> {after.get(fact, '(none)')!r}")
+            what.append(f"{fact} {before.get(fact, '(none)')!r} → {after.get(fact, '(none)')!r}")
     before_w, after_w = _warnings(old), _warnings(new)
     what += [f"new warning: {after_w[w]}" for w in sorted(after_w.keys() - before_w.keys())]
     what += [f"warning gone: {before_w[w]}" for w in sorted(before_w.keys() - after_w.keys())]
@@ -173,13 +173,13 @@ def compare(old_vantages: Sequence[Vantage], new_vantages: Sequence[Vantage]) ->
 def _notes(old: Sequence[Vantage], new: Sequence[Vantage], sides: tuple[Side, Side]) -> list[str]:
     """Spec and tool changes first (they explain added and removed checks), then incomplete runs."""
     specs = [{s["name"]: s["sha256"] for v in side for s in v.document["specs"]} for side in (old, new)]
-    notes = [f"spec {name} changed: sha256 {specs[0][name][:12]} -> {specs[1][name][:12]}"
+    notes = [f"spec {name} changed: sha256 {specs[0][name][:12]} → {specs[1][name][:12]}"
              for name in specs[0] if name in specs[1] and specs[0][name] != specs[1][name]]
     notes += [f"spec {name} only in the {which} run" for which, mine, other in (("old", 0, 1), ("new", 1, 0))
               for name in specs[mine] if name not in specs[other]]
     tools = [sorted({v.document["tool"]["version"] for v in side}) for side in (old, new)]
     if tools[0] != tools[1]:
-        notes.append(f"tool version changed: {', '.join(tools[0])} -> {', '.join(tools[1])}")
+        notes.append(f"tool version changed: {', '.join(tools[0])} → {', '.join(tools[1])}")
     for which, side in zip(("old", "new"), sides):
         notes += [f"the {which} run {path} is incomplete (complete: false): only the checks it reported are compared"
                   for path in side.incomplete]
@@ -188,7 +188,7 @@ def _notes(old: Sequence[Vantage], new: Sequence[Vantage], sides: tuple[Side, Si
 
 def render_text(diff: Diff) -> str:
     """For a terminal or a log: one line per change; peer text on one line, without control characters."""
-    lines = [f"activate-ports diff: {printable(diff.old.describe())} -> {printable(diff.new.describe())}",
+    lines = [f"activate-ports diff: {printable(diff.old.describe())} → {printable(diff.new.describe())}",
              *(f"note: {printable(note)}" for note in diff.notes), diff.counts()]
     for kind, title in KINDS.items():
         chosen = [c for c in diff.changes if c.kind == kind]
@@ -203,7 +203,7 @@ def render_text(diff: Diff) -> str:
 
 def render_md(diff: Diff, title: str | None = None) -> list[str]:
     """A Markdown section (``title`` defaults to the runs compared); every value made inert."""
-    lines = [f"## {inert(title or f'Changes: {diff.old.describe()} -> {diff.new.describe()}')}", ""]
+    lines = [f"## {inert(title or f'Changes: {diff.old.describe()} → {diff.new.describe()}')}", ""]
     for note in diff.notes:
         lines += [f"> **Note:** {inert(note)}", ""]
     lines += [inert(diff.counts()), ""]

@@ -76,7 +76,7 @@ def test_diff_names_a_port_opened_between_two_runs_and_exits_1(before_after: tup
     lines = out.splitlines()
     assert lines[0].startswith(f"activate-ports diff: {before} (") and lines[0].endswith(f"UTC, internet)")
     assert lines[1] == "1 regressed, 0 fixed, 0 changed, 0 added, 0 removed (2 checks in both runs)"
-    assert lines[2:] == ["", "REGRESSED (1)", "  internet · postgres-not-exposed[lb:5432]: passed -> failed; state refused -> open",
+    assert lines[2:] == ["", "REGRESSED (1)", "  internet · postgres-not-exposed[lb:5432]: passed → failed; state refused → open",
                          "    was passed: refused: connection refused (RST)", "    now failed: open: accepted the TCP handshake"]
 
 
@@ -93,7 +93,7 @@ def test_diff_lists_a_fix_and_exits_0(before_after: tuple[Path, Path, Path], cap
     before, _, after = before_after
     status, out, _ = diff(capsys, after, before)
     assert status == 0
-    assert out.splitlines()[2:] == ["", "FIXED (1)", "  internet · postgres-not-exposed[lb:5432]: failed -> passed; state open -> refused",
+    assert out.splitlines()[2:] == ["", "FIXED (1)", "  internet · postgres-not-exposed[lb:5432]: failed → passed; state open → refused",
                                     "    was failed: open: accepted the TCP handshake", "    now passed: refused: connection refused (RST)"]
 
 
@@ -106,7 +106,7 @@ def test_diff_lists_added_and_removed_rules_and_the_changed_spec(pytester: pytes
     assert status == 0  # a rule renamed away is a spec change, shown, not a regression of the port
     old, new = (json.loads(p.read_text())["specs"][0]["sha256"][:12] for p in (before, after))
     assert out.splitlines()[1:] == [
-        f"note: spec diff-test changed: sha256 {old} -> {new}",
+        f"note: spec diff-test changed: sha256 {old} → {new}",
         "0 regressed, 0 fixed, 0 changed, 1 added, 1 removed (1 check in both runs)",
         "", "ADDED (1)", "  internet · ui[lb:443]: not in the old run",
         "", "REMOVED (1)", "  internet · ui-https[lb:443]: not in the new run"]
@@ -132,9 +132,9 @@ def test_diff_reports_same_outcome_changes_of_state_certificate_banner_and_expir
     assert status == 0
     assert out.splitlines()[2:] == [
         "", "OBSERVATION CHANGED (2)",
-        "  internet · ui-https[lb:443]: server 'nginx/1.22.1' -> 'nginx/1.25.3'; subject 'CN=lb' -> 'CN=lb-2026'; "
+        "  internet · ui-https[lb:443]: server 'nginx/1.22.1' → 'nginx/1.25.3'; subject 'CN=lb' → 'CN=lb-2026'; "
         "new warning: lb:443 certificate expires in 4.9 days (...), inside the 14-day warning window; renew it",
-        "  internet · postgres-not-exposed[lb:5432]: state refused -> filtered"]
+        "  internet · postgres-not-exposed[lb:5432]: state refused → filtered"]
     same_warning_a_day_later = rewrite(new, lambda doc: doc["records"][0].update(warnings=[
         doc["records"][0]["warnings"][0].replace("4.9", "3.9")]), "later.json")
     assert diff(capsys, new, same_warning_a_day_later)[1].splitlines()[1:] == [
@@ -258,4 +258,4 @@ def test_diff_notes_a_new_tool_version_and_a_spec_only_one_run_has(before_after:
     old_version = json.loads(before.read_text())["tool"]["version"]
     assert status == 0
     assert out.splitlines()[1:3] == ["note: spec second-spec only in the new run",
-                                     f"note: tool version changed: {old_version} -> 9.9.9"]
+                                     f"note: tool version changed: {old_version} → 9.9.9"]
