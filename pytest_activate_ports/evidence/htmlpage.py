@@ -6,12 +6,18 @@ render from the file alone. Every value is escaped; it all came from a network.
 
 from __future__ import annotations
 
-from html import escape
+import html
 from importlib import resources
 
 from . import picture
 from .diff import KINDS, Diff
 from .merge import TABLE_HEAD, VANTAGE_HEAD, Cell, Failure, Report, Row, vantage_facts
+from .text import visible
+
+
+def escape(value: str) -> str:
+    """HTML-escaped, and without the control characters a peer may have sent (an escape sequence in a title)."""
+    return html.escape(visible(value))
 
 
 def _css() -> str:

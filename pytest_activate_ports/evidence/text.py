@@ -1,4 +1,4 @@
-"""Peer text made safe for the outputs that are not HTML: one line, no control characters, inert Markdown.
+"""Peer text made safe for every output: no control characters, one line where needed, inert Markdown.
 
 Banners, HTTP reason phrases, certificate names and even spec names may come
 from a peer or a hostile file. A terminal obeys escape sequences and
@@ -18,6 +18,11 @@ _MARKDOWN = re.compile(r"([\\`*_\[\]|~#])")
 def printable(value: str) -> str:
     """``value`` on one line without control characters (C0, C1, bidirectional overrides and other format marks)."""
     return " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in value).split())
+
+
+def visible(value: str) -> str:
+    """``value`` without control characters, its line breaks kept (an HTML title shows them)."""
+    return "".join(c for c in value if c == "\n" or unicodedata.category(c) not in ("Cc", "Cf"))
 
 
 def inert(value: str) -> str:

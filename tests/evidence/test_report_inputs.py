@@ -197,3 +197,6 @@ rules:
     assert "&lt;i&gt;acme&lt;/i&gt;" in markdown
     table = [line for line in markdown.split("## Port summary")[1].splitlines() if line.startswith("| ")]
     assert len(table) == 3 and all(len(re.findall(r"(?<!\\)\|", line)) == 8 for line in table)
+    _, page, _ = report(capsys, pytester.path / "e.json")
+    assert "<script" not in page and "<img" not in page and "<b>" not in page and "\x1b" not in page
+    assert "HTTP/1.1 200 &lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in page
