@@ -201,3 +201,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # asyncio.run cancelled the run on Ctrl-C: the servers are closed and every pytest child is gone by now.
         print(f"\n{parser.prog}: interrupted; servers stopped", file=sys.stderr)
         return 130
+    except deployment.ListenError as exc:
+        print(f"{parser.prog}: {exc.strerror}", file=sys.stderr)
+        return 1

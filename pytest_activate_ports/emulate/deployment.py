@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,13 +213,27 @@ STARTERS: Mapping[str, Starter] = {
 }
 
 
+class ListenError(OSError):
+    """A service could not listen where the spec says it is probed (most often: another emulation holds the port)."""
+
+
 async def start(spec: Spec, certs: Certificates, chosen: Iterable[Service]) -> list[asyncio.Server]:
-    """Start ``chosen`` services where ``spec`` will probe them; the caller closes the servers."""
+    """Start ``chosen`` services where ``spec`` will probe them; the caller closes the servers.
+
+    Raises:
+        ListenError: an address or port is taken or unavailable; no service is left listening.
+    """
     servers: list[asyncio.Server] = []
     try:
         for service in chosen:
             host = spec.hosts[service.host]
-            servers.append(await STARTERS[service.kind](host.address, host.dial_port(service.port), certs, servers))
+            port = host.dial_port(service.port)
+            try:
+                servers.append(await STARTERS[service.kind](host.address, port, certs, servers))
+            except OSError as exc:
+                hint = "; is another `activate-ports emulate` running?" if exc.errno == errno.EADDRINUSE else ""
+                raise ListenError(exc.errno, f"cannot serve {service.host}:{service.port} on {host.address}:{port}: "
+                                             f"{os.strerror(exc.errno).lower() if exc.errno else exc}{hint}") from None
     except BaseException:
         await stop(servers)
         raise

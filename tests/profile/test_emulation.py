@@ -179,3 +179,22 @@ def test_emulate_bad_combinations_are_one_line_usage_errors(capsys: pytest.Captu
     assert main(args) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.splitlines()) == 1 and err.startswith(f"activate-ports emulate: error: {message}")
+
+
+def test_emulation_on_a_taken_port_says_so_in_one_line() -> None:
+    address, port = deployment.LOOPBACK["lb"], deployment.high_port(443)
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier tests' connections may linger in TIME_WAIT
+    try:
+        try:
+            holder.bind((address, port))
+            holder.listen()
+        except OSError:
+            pass  # another emulation on this machine listens there already: the same situation
+        result = subprocess.run([sys.executable, "-m", "pytest_activate_ports.emulate", "--serve"],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (f"activate-ports emulate: cannot serve lb:443 on {address}:{port}: address already in use; "
+                             "is another `activate-ports emulate` running?\n")
