@@ -145,3 +145,10 @@ def test_init_example_override_replaces_the_profile_rule_when_uncommented(starte
     rule = next(rule for rule in spec.rules if rule.id == init.OVERRIDE)
     assert rule.closed_state.value == "filtered"
     assert [r.id for r in spec.rules].count(init.OVERRIDE) == 1
+
+
+def test_init_names_hosts_as_the_emulated_deployment_does() -> None:
+    from pytest_activate_ports.emulate import deployment
+
+    for name, roles in deployment.HOSTS.items():
+        assert [init.host_name(role) for role in roles] == [name]
