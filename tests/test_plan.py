@@ -118,13 +118,11 @@ def test_plan_markdown_escapes_spec_text(capsys: pytest.CaptureFixture[str], spe
     assert "| web-https | web | 127.0.0.1 | 443 |" in out
 
 
-@pytest.mark.parametrize(("text", "inert"), [
-    ("a|b", "a\\|b"), ("<script>x</script>", "&lt;script&gt;x&lt;/script&gt;"), ("`code`", "\\`code\\`"),
-    ("*bold* _it_ [link](http://x)", "\\*bold\\* \\_it\\_ \\[link\\](http://x)"), ("two\nlines", "two lines"),
-    ("&amp;", "&amp;amp;"), ("back\\slash", "back\\\\slash"),
-])
-def test_markdown_cells_are_inert(text: str, inert: str) -> None:
-    assert plan.markdown_text(text) == inert
+def test_plan_text_keeps_escape_sequences_off_the_terminal(capsys: pytest.CaptureFixture[str], spec: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_ADDRESS", "127.0.0.1\x1b[2J")
+    code, out, _ = run_plan(capsys, str(spec), "--activate-role", "internet")
+    assert code == 0 and "\x1b" not in out and "127.0.0.1 [2J" in out
 
 
 def test_plan_via_the_command(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ from typing import Sequence
 import pytest
 
 from ..checks import Check
+from ..evidence.text import inert, printable, table
 from ..options import DEFAULT_PER_HOST, DEFAULT_TIMEOUT, Settings, _pairs
 from ..run import ActivateRun
 from ..spec import Spec, SpecError, load_spec
@@ -127,9 +128,10 @@ def _because(check: Check) -> str:
 
 
 def _text_table(rows: list[dict[str, str]]) -> list[str]:
-    widths = {column: max(len(column), *(len(row[column]) for row in rows)) for column in COLUMNS}
-    return ["  " + "  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip()
-            for row in [dict(zip(COLUMNS, COLUMNS)), *rows]]
+    # Addresses may come from the environment: no escape sequence reaches the terminal.
+    shown = [dict(zip(COLUMNS, COLUMNS)), *({c: printable(row[c]) for c in COLUMNS} for row in rows)]
+    widths = {c: max(len(row[c]) for row in shown) for c in COLUMNS}
+    return ["  " + "  ".join(row[c].ljust(widths[c]) for c in COLUMNS).rstrip() for row in shown]
 
 
 def render_text(plan: SpecPlan) -> str:
@@ -142,38 +144,25 @@ def render_text(plan: SpecPlan) -> str:
         if vantage.running:
             lines += _text_table([_row(check) for check in vantage.running])
         if vantage.skipped:
-            lines += ["  not applicable:", *(f"    {check.name}: {_because(check)}" for check in vantage.skipped)]
+            lines += ["  not applicable:", *(f"    {check.name}: {printable(_because(check))}" for check in vantage.skipped)]
     lines += ["", f"hosts with no checks: {', '.join(plan.idle_hosts) or 'none'}",
               f"rules matching no host: {', '.join(plan.without_hosts) or 'none'}"]
     return "\n".join(lines) + "\n"
 
 
-def markdown_text(value: str) -> str:
-    """Spec or peer text made inert in a Markdown table cell: no HTML, code spans, emphasis, links or column breaks."""
-    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for char in "\\`*_[]|":
-        value = value.replace(char, "\\" + char)
-    return " ".join(value.split())
-
-
-def _md_table(head: Sequence[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-            *("| " + " | ".join(markdown_text(cell) for cell in row) + " |" for row in rows)]
-
-
 def render_markdown(plan: SpecPlan) -> str:
     """The reviewer's rendering (a merge request comment, a CI job summary)."""
-    lines = [f"# Plan of {markdown_text(plan.spec.name)}", "",
-             f"Spec {markdown_text(str(plan.spec.path))}, {len(plan.vantages)} vantage(s); nothing was dialled.", ""]
+    lines = [f"# Plan of {inert(plan.spec.name)}", "",
+             f"Spec {inert(str(plan.spec.path))}, {len(plan.vantages)} vantage(s); nothing was dialled.", ""]
     for vantage in plan.vantages:
-        lines += [f"## From {markdown_text(vantage.role)}", "",
+        lines += [f"## From {inert(vantage.role)}", "",
                   f"{len(vantage.running)} checks, {len(vantage.skipped)} not applicable.", ""]
         if vantage.running:
-            lines += [*_md_table(COLUMNS, [[_row(c)[column] for column in COLUMNS] for c in vantage.running]), ""]
+            lines += [*table(list(COLUMNS), [[_row(c)[column] for column in COLUMNS] for c in vantage.running]), ""]
         if vantage.skipped:
-            lines += ["Not applicable:", "", *_md_table(("check", "reason"), [[c.name, _because(c)] for c in vantage.skipped]), ""]
-    lines += ["## Left out", "", f"- Hosts with no checks: {markdown_text(', '.join(plan.idle_hosts) or 'none')}",
-              f"- Rules matching no host: {markdown_text(', '.join(plan.without_hosts) or 'none')}", ""]
+            lines += ["Not applicable:", "", *table(["check", "reason"], [[c.name, _because(c)] for c in vantage.skipped]), ""]
+    lines += ["## Left out", "", f"- Hosts with no checks: {inert(', '.join(plan.idle_hosts) or 'none')}",
+              f"- Rules matching no host: {inert(', '.join(plan.without_hosts) or 'none')}", ""]
     return "\n".join(lines)
 
 
