@@ -9,8 +9,12 @@ answered, for their host's liveness (a forbidden port needs it).
 from __future__ import annotations
 
 import threading
+import time
 
 from .results import CheckOutcome, HostKey, Job, ProbeResult
+
+
+ANY = -1  # what a waiter blocked on "whichever job finishes next" waits on
 
 
 class ProbingStopped(Exception):
@@ -25,7 +29,8 @@ class Outcomes:
         self._done: dict[int, tuple[ProbeResult, ...]] = {}
         self._alive: dict[HostKey, bool] = {}
         self._stopped: str | None = None  # why, once probing ended
-        self._awaited: int | HostKey | None = None  # the job key or host a waiting item is blocked on
+        self._awaited: int | HostKey | None = None  # the job key or host a waiting item is blocked on, or ANY
+        self._arrived: list[int] = []  # keys finished since the last drain(), in the order they finished
 
     def done(self, key: int) -> bool:
         """True once job ``key`` has finished."""
@@ -37,11 +42,12 @@ class Outcomes:
         key, host = job.key, job.host_key
         with self._cond:
             self._done[key] = results
+            self._arrived.append(key)
             if alive is not None:
                 self._alive.setdefault(host, alive)
             # Wake the waiting item only for what it waits on: every needless wake-up
             # is a GIL hand-over taken from pytest's own per-item work.
-            if self._awaited == key or (self._awaited == host and host in self._alive):
+            if self._awaited in (key, ANY) or (self._awaited == host and host in self._alive):
                 self._cond.notify_all()
 
     def stopped(self, reason: str) -> None:
@@ -49,6 +55,26 @@ class Outcomes:
         with self._cond:
             self._stopped = self._stopped or reason
             self._cond.notify_all()
+
+    def drain(self, block: bool = True) -> list[int]:
+        """The keys finished since the last call, in the order they finished.
+
+        With ``block``, waits until there is one; the list is empty then only once probing has stopped.
+        """
+        with self._cond:
+            if block:
+                self._awaited = ANY
+                self._cond.wait_for(lambda: bool(self._arrived) or self._stopped is not None)
+            arrived, self._arrived = self._arrived, []
+            return arrived
+
+    def settle(self, key: int, until: float) -> bool:
+        """Wait until job ``key`` has finished, probing stopped, or ``time.monotonic()`` reaches ``until``; True if finished."""
+        with self._cond:
+            self._awaited = key
+            self._cond.wait_for(lambda: key in self._done or self._stopped is not None,
+                                timeout=max(0.0, until - time.monotonic()))
+            return key in self._done
 
     def wait(self, job: Job) -> CheckOutcome:
         """Block until ``job`` has finished, then until its host's liveness is known if it matters.

@@ -21,8 +21,9 @@ from .spec import Host, Spec
 from .spec.model import Expect
 
 PREVIOUS_SIGTERM = pytest.StashKey["signal._HANDLER"]()
-# Evidence lives in its own module of hooks so output formats never touch collection or the engine.
-pytest_plugins = ["pytest_activate_ports.evidence.hooks"]
+# Evidence lives in its own module of hooks so output formats never touch collection or the engine;
+# the run loop that plays port checks in the order their results arrive has its own too.
+pytest_plugins = ["pytest_activate_ports.evidence.hooks", "pytest_activate_ports.runorder"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -41,6 +41,7 @@ class Probing:
     def __init__(self, checks: Sequence[Check], settings: Settings, workers: int | None = None) -> None:
         """Probe ``checks``; on a pytest-xdist worker (``workers`` set), a host group at a time, on demand."""
         self._jobs = {id(check): job_of(check, key) for key, check in enumerate(checks)}
+        self.timeout = settings.timeout
         self.outcomes = Outcomes()
         self._runner: Runner
         if settings.prober == "process":
@@ -72,6 +73,10 @@ class Probing:
     def probed(self, check: Check) -> bool:
         """True when ``check`` is one of this session's probed checks."""
         return id(check) in self._jobs
+
+    def key(self, check: Check) -> int:
+        """The key of ``check``'s job (as :attr:`outcomes` reports it finished)."""
+        return self._jobs[id(check)].key
 
     def outcome(self, check: Check) -> CheckOutcome:
         """Wait for ``check``'s outcome (raises ``ProbingStopped`` if probing stopped first)."""

@@ -84,7 +84,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
         return
     path = config.invocation_params.dir / run.settings.evidence
     try:
-        write_json(path, recorder.document(session, exitstatus), _secrets(run), recorder.records())
+        write_json(path, recorder.document(exitstatus), _secrets(run), recorder.records())
     except OSError as exc:
         recorder.outcome_line = (f"activate: could not write the evidence file {path}: {exc.strerror or exc}", "red")
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

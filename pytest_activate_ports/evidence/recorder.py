@@ -18,7 +18,7 @@ import socket
 import time
 from datetime import datetime, timezone
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple, Sequence, TypeVar
 
 import pytest
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ..items import PortCheckItem
     from ..run import ActivateRun
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 _DONE = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
@@ -125,7 +126,7 @@ class Recorder:
         self.finished: str | None = None
         self.entries: dict[str, Entry] = {}
         self.remote: dict[str, JSON] = {}  # records that pytest-xdist workers sent, by node id
-        self.remote_selected: list[str] = []  # the items the workers collected (each worker collects them all)
+        self.selected: list[str] = []  # the port checks collected, in collection order (under xdist: by the workers)
         self.deselected: list[str] = []
         self.collection_errors: list[str] = []
         self.complete = False
@@ -151,11 +152,16 @@ class Recorder:
         if record is not None and not self.entries:  # only a controller hears a worker's record
             self.remote[report.nodeid] = record
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from ..items import PortCheckItem
+
+        self.selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)]
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: object, ids: Sequence[str]) -> None:
-        if not self.remote_selected:
+        if not self.selected:  # every worker collects them all
             index = NodeIndex(self.run, self.config.rootpath)
-            self.remote_selected = [nodeid for nodeid in ids if index.check(nodeid) is not None]
+            self.selected = [nodeid for nodeid in ids if index.check(nodeid) is not None]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -167,13 +173,10 @@ class Recorder:
         if report.failed:
             self.collection_errors.append(f"{report.nodeid}: {report.longreprtext.strip()}")
 
-    def document(self, session: pytest.Session, exitstatus: int | pytest.ExitCode) -> JSON:
+    def document(self, exitstatus: int | pytest.ExitCode) -> JSON:
         """The evidence document but its records (see :meth:`records`); ``complete`` only when every selected check reported."""
-        from ..items import PortCheckItem
-
         self.finished = self.finished or utc_now()
-        selected = [item.nodeid for item in session.items if isinstance(item, PortCheckItem)] or self.remote_selected
-        not_run = [nodeid for nodeid in selected if not self._done(nodeid)]
+        not_run = [nodeid for nodeid in self.selected if not self._done(nodeid)]
         settings = self.run.settings
         self.complete = exitstatus in _DONE and not not_run and not self.collection_errors
         return {
@@ -206,16 +209,20 @@ class Recorder:
         entry = self.entries.get(nodeid)
         return entry.done if entry is not None else nodeid in self.remote
 
+    def _in_order(self, by_nodeid: Mapping[str, T]) -> list[tuple[str, T]]:
+        """``by_nodeid``'s items in collection order: items run in the order their results arrive."""
+        order = {nodeid: index for index, nodeid in enumerate(self.selected)}
+        return sorted(by_nodeid.items(), key=lambda pair: order.get(pair[0], len(order)))
+
     def records(self) -> Iterator[JSON]:
         """One evidence record per item that reported, in collection order, produced as the file is written."""
         if not self.remote:
-            return (entry.to_json() for entry in self.entries.values())
-        order = {nodeid: index for index, nodeid in enumerate(self.remote_selected)}
-        return iter(sorted(self.remote.values(), key=lambda record: order.get(record["nodeid"], len(order))))
+            return (entry.to_json() for _, entry in self._in_order(self.entries))
+        return (record for _, record in self._in_order(self.remote))
 
     def rows(self) -> Iterator[Row]:
-        """Host, port, expectation and outcome of every item that reported, for the matrix and the counts."""
-        for nodeid, entry in self.entries.items():
+        """Host, port, expectation and outcome of every item that reported (collection order), for the matrix and counts."""
+        for nodeid, entry in self._in_order(self.entries):
             observation = entry.observation
             check = observation.check
             warnings = observation.verdict.warnings if observation.verdict else ()
