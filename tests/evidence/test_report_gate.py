@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,15 +31,22 @@ rules:
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--activate-spec", str(spec), "--activate-timeout", "60",
          "--activate-evidence", str(evidence), "-v", "-o", "asyncio_default_fixture_loop_scope=function"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # each report line as it is written
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a run that does not report
+    watchdog.start()
     try:
-        deadline = time.monotonic() + 30
-        while listener.accepted == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)  # the passing item reports while the dropped port is still in flight
+        assert proc.stdout is not None
+        seen = b""
+        while b" PASSED" not in seen:  # the passing item reports while the dropped port is still in flight
+            chunk = os.read(proc.stdout.fileno(), 4096)  # pytest ends that line only when the next item starts
+            assert chunk, seen.decode()
+            seen += chunk
+        time.sleep(0.5)  # its teardown report (which completes its record) follows the PASSED
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=15)
     finally:
+        watchdog.cancel()
         proc.kill()
     return evidence
 
@@ -47,7 +56,7 @@ def test_report_gate_fails_an_interrupted_run_without_failures(tmp_path: Path, l
     evidence = interrupted_evidence(tmp_path, listener, filtered_port)
     status = main([str(evidence), "--format", "md", "--fail-on-failures"])
     err = capsys.readouterr().err
-    assert status == 1
+    assert status == 1, err
     assert f"failing: {evidence} is incomplete (exit status 2, 1 selected checks never ran): not a pass" in err
     assert "--allow-incomplete" in err
 
