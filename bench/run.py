@@ -41,7 +41,7 @@ XDIST_FROM = 10000  # xdist only on the large workload: on small ones worker sta
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1000,10000", help="workloads, from: " + ", ".join(map(str, specs.SIZES)))
+    parser.add_argument("--sizes", default="20,1000,10000", help="workloads, from: " + ", ".join(map(str, specs.SIZES)))
     parser.add_argument("--repeat", type=int, default=3, help="runs per tool and workload; medians are reported")
     parser.add_argument("--ulimit", type=int, metavar="N", help="also run the plugin under `ulimit -n N` (e.g. 256)")
     parser.add_argument("--profile", action="store_true", help="profile the plugin on the largest workload")
@@ -125,6 +125,9 @@ def size_jobs(size: specs.Size, work: Path, evidence: bool, ulimit: int | None, 
     jobs = [runners.plugin(spec, size.checks, evidence=evidence, expected_accepts=opened), runners.nmap_ports(size),
             runners.trivial(tests, size.checks, junit=False), runners.trivial(tests, size.checks, junit=True),
             runners.floor(specs.write_floor_targets(size, folder / "targets.json"), size)]
+    # The same run with probing in a prober process (an execnet channel) instead of a thread of pytest's.
+    jobs.append(runners.plugin(spec, size.checks, evidence=evidence, name=f"{PLUGIN} (prober process)",
+                               extra=("--activate-prober", "process"), expected_accepts=opened))
     if evidence:  # what the evidence file costs, so its share is visible next to the full run
         jobs.append(runners.plugin(spec, size.checks, evidence=False, name=f"{PLUGIN} (junitxml, no evidence)",
                                    expected_accepts=opened))

@@ -44,7 +44,7 @@ class Size:
         return self.hosts * sum(1 for p in self.port_numbers() if state_of(p) == state)
 
 
-SIZES = {1000: Size(10, 100), 10000: Size(50, 200)}
+SIZES = {20: Size(2, 10), 1000: Size(10, 100), 10000: Size(50, 200)}
 
 
 def target_address(index: int) -> str:
