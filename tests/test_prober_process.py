@@ -42,6 +42,19 @@ def jobs_for(tmp_path: Path, text: str) -> list[Job]:
     return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), "internet").checks)]
 
 
+def one_rule(port: int, expect: str) -> str:
+    return f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\nrules: [{{id: one, from: internet, to: h, port: {port}, expect: {expect}}}]\n"
+
+
+def stopped_with(prober: ProcessProber, outcomes: Outcomes, job: Job, pattern: str) -> None:
+    """``job`` ends ProbingStopped with a message matching ``pattern``; the prober is closed either way."""
+    try:
+        with pytest.raises(ProbingStopped, match=pattern):
+            outcomes.wait(job)
+    finally:
+        prober.close()
+
+
 def mixed(listener: Listener, refused: int, filtered: int) -> str:
     return f"""\
 version: 1
@@ -89,8 +102,7 @@ def test_prober_process_observes_what_the_thread_does(tmp_path: Path, sshd: List
 
 
 def test_prober_process_leaves_no_process_behind(tmp_path: Path, filtered_port: int) -> None:
-    jobs = jobs_for(tmp_path, f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\n"
-                              f"rules: [{{id: slow, from: internet, to: h, port: {filtered_port}, expect: forbidden}}]\n")
+    jobs = jobs_for(tmp_path, one_rule(filtered_port, "forbidden"))
     prober, outcomes = run(jobs, timeout=30)
     deadline = time.monotonic() + 10
     while "pid" not in prober.facts and time.monotonic() < deadline:
@@ -104,8 +116,7 @@ def test_prober_process_leaves_no_process_behind(tmp_path: Path, filtered_port: 
 
 
 def test_prober_process_killed_mid_run_makes_its_checks_errors(tmp_path: Path, filtered_port: int) -> None:
-    jobs = jobs_for(tmp_path, f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\n"
-                              f"rules: [{{id: slow, from: internet, to: h, port: {filtered_port}, expect: forbidden}}]\n")
+    jobs = jobs_for(tmp_path, one_rule(filtered_port, "forbidden"))
     prober, outcomes = run(jobs, timeout=30)
     try:
         deadline = time.monotonic() + 10
@@ -126,27 +137,16 @@ def test_prober_process_killed_mid_run_makes_its_checks_errors(tmp_path: Path, f
                  marks=pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")),
 ])
 def test_prober_process_that_cannot_start_stops_every_check(tmp_path: Path, listener: Listener, where: str, cause: str) -> None:
-    jobs = jobs_for(tmp_path, f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\n"
-                              f"rules: [{{id: web, from: internet, to: h, port: {listener.port}, expect: required}}]\n")
-    prober, outcomes = run(jobs, where)
-    try:
-        with pytest.raises(ProbingStopped, match=rf"^the prober \({where}\) {cause}"):
-            outcomes.wait(jobs[0])
-    finally:
-        prober.close()
+    jobs = jobs_for(tmp_path, one_rule(listener.port, "required"))
+    stopped_with(*run(jobs, where), jobs[0], rf"^the prober \({where}\) {cause}")
     assert listener.accepted == 0
 
 
 def test_prober_process_refuses_a_python_too_old(tmp_path: Path, listener: Listener) -> None:
     """The version gate runs before anything is imported: a Python older than asked for is reported, not crashed on."""
-    jobs = jobs_for(tmp_path, f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\n"
-                              f"rules: [{{id: web, from: internet, to: h, port: {listener.port}, expect: required}}]\n")
-    prober, outcomes = run(jobs, min_python=(99, 0))
-    try:
-        with pytest.raises(ProbingStopped, match=r"cannot run there: Python 3\.\d+\.\d+ is too old \(the prober needs >= 99\.0\)"):
-            outcomes.wait(jobs[0])
-    finally:
-        prober.close()
+    jobs = jobs_for(tmp_path, one_rule(listener.port, "required"))
+    stopped_with(*run(jobs, min_python=(99, 0)), jobs[0],
+                 r"cannot run there: Python 3\.\d+\.\d+ is too old \(the prober needs >= 99\.0\)")
     assert listener.accepted == 0
 
 

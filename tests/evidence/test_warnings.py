@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import xml.etree.ElementTree as ET
@@ -18,12 +19,9 @@ from ..probe_harness import BackgroundLoop
 WARNING = "certificate expires in"
 
 
-@pytest.fixture
-def spec(pytester: pytest.Pytester, ca: trustme.CA) -> Iterator[Path]:
-    """A spec whose one https port presents a certificate that expires in five days."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    leaf = ca.issue_cert("localhost", "127.0.0.1", not_before=now - datetime.timedelta(days=60),
-                         not_after=now + datetime.timedelta(days=5))
+@contextlib.contextmanager
+def tls_spec(pytester: pytest.Pytester, ca: trustme.CA, leaf: trustme.LeafCert) -> Iterator[Path]:
+    """A spec whose one port (443) is a TLS listener presenting ``leaf``, for as long as the context lasts."""
     ca.cert_pem.write_to_path(str(pytester.path / "ca.pem"))
     with BackgroundLoop() as loop:
         port = loop.serve(lambda: serve_tls("127.0.0.1", 0, server_context(leaf)))
@@ -37,6 +35,16 @@ rules:
 """)
 
 
+@pytest.fixture
+def spec(pytester: pytest.Pytester, ca: trustme.CA) -> Iterator[Path]:
+    """A spec whose one TLS port presents a certificate that expires in five days."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    leaf = ca.issue_cert("localhost", "127.0.0.1", not_before=now - datetime.timedelta(days=60),
+                         not_after=now + datetime.timedelta(days=5))
+    with tls_spec(pytester, ca, leaf) as path:
+        yield path
+
+
 def test_evidence_expiry_warning_is_one_terminal_line_by_default(pytester: pytest.Pytester, spec: Path) -> None:
     result = pytester.runpytest("--activate-spec", str(spec))
     result.assert_outcomes(passed=1)
@@ -47,18 +55,7 @@ def test_evidence_expiry_warning_is_one_terminal_line_by_default(pytester: pytes
 
 def test_evidence_no_warning_section_without_warnings(pytester: pytest.Pytester, ca: trustme.CA) -> None:
     """The twin: a certificate far from expiry gives a plain pass and no warnings section."""
-    leaf = ca.issue_cert("localhost", "127.0.0.1")
-    ca.cert_pem.write_to_path(str(pytester.path / "ca.pem"))
-    with BackgroundLoop() as loop:
-        port = loop.serve(lambda: serve_tls("127.0.0.1", 0, server_context(leaf)))
-        spec = pytester.makefile(".yaml", spec=f"""\
-version: 1
-hosts:
-  lb: {{address: 127.0.0.1, port_map: {{443: {port}}}}}
-tls: {{ca: ca.pem}}
-rules:
-  - {{id: ui, from: internet, to: lb, port: 443, expect: required, probe: tls}}
-""")
+    with tls_spec(pytester, ca, ca.issue_cert("localhost", "127.0.0.1")) as spec:
         result = pytester.runpytest("--activate-spec", str(spec))
     result.assert_outcomes(passed=1)
     assert "activate warnings" not in result.stdout.str()
