@@ -108,8 +108,10 @@ class PortCheckItem(pytest.Item):
 
     def runtest(self) -> None:
         assert self.verdict is not None
-        for warning in self.verdict.warnings:
-            self.add_report_section("call", "activate warning", warning)
+        if self.verdict.warnings:
+            # As captured output of the call, so that `junit_logging = system-out` puts them in the
+            # testcase's <system-out> and -rA shows them, beside the terminal summary's own lines.
+            self.add_report_section("call", "stdout", "".join(f"activate warning: {w}\n" for w in self.verdict.warnings))
         if self.verdict.outcome is Outcome.SKIPPED:
             pytest.skip(self.verdict.message)
         if self.verdict.outcome is Outcome.FAILED:

@@ -73,3 +73,11 @@ def test_evidence_expiry_warning_is_a_junit_property(pytester: pytest.Pytester, 
     assert len(case) == (1 if family == "xunit1" else 0)  # xunit2 forbids testcase properties
     (record,) = json.loads((pytester.path / "out.json").read_text())["records"]
     assert len(record["warnings"]) == 1 and WARNING in record["warnings"][0]
+
+
+def test_evidence_expiry_warning_is_in_system_out_when_junit_logs_it(pytester: pytest.Pytester, spec: Path) -> None:
+    pytester.runpytest("--activate-spec", str(spec), "--junitxml=out.xml", "-o", "junit_logging=system-out")
+    (case,) = ET.parse(pytester.path / "out.xml").iter("testcase")
+    out = case.find("system-out")
+    assert out is not None and out.text is not None
+    assert "activate warning: 127.0.0.1:" in out.text and WARNING in out.text
