@@ -60,6 +60,14 @@ class Connection:
         self._held = None  # the TLS layer resumes reading the socket itself
         await self.writer.start_tls(ssl_context, server_hostname=self.target.name)
 
+    def abort(self) -> None:
+        """Drop the handed connection now: the probe is done with it.
+
+        A graceful TLS close waits for the peer's close_notify, which may come after the
+        engine's loop has ended (leaving the socket behind); nothing more is sent, so abort.
+        """
+        self.writer.transport.abort()
+
     def close(self) -> None:
         """Close every connection this object handed out, without waiting.
 

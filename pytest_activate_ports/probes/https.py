@@ -51,8 +51,7 @@ class HttpsProbe(Probe):
             seen = str(exc) if isinstance(exc, HttpError) else describe_failure(exc)
             return ProtocolResult(False, f"GET {self.path}: {seen}; TLS was {secured.detail}", facts=secured.facts)
         finally:
-            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
-            conn.writer.transport.abort()
+            conn.abort()
         facts = {**secured.facts, "status": str(head.status)}
         seen = f"GET {self.path} answered {describe(head)}"
         if head.status not in self.status:

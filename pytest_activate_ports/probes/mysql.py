@@ -184,5 +184,5 @@ class MysqlProbe(Probe):
         except (ssl.SSLError, OSError) as exc:
             return ProtocolResult(False, f"{greeted}, but the TLS handshake failed: {describe_failure(exc)}", facts=facts)
         facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))
-        conn.writer.transport.abort()  # nothing more is sent: no close_notify wait past the engine's loop
+        conn.abort()
         return ProtocolResult(True, f"{greeted}; TLS handshake completed, {self.trust.judged}: {describe(facts)}", facts=facts)

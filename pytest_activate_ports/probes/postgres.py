@@ -118,9 +118,7 @@ class PostgresProbe(Probe):
                                   facts={"tls_offered": "yes"})
         ssl_object = conn.writer.get_extra_info("ssl_object")
         facts = {"tls_offered": "yes", **(handshake_facts(ssl_object) if ssl_object else {})}
-        # A graceful TLS close waits for the server's close_notify, possibly past the end of the
-        # engine's loop (leaking the socket); nothing more is sent, so abort.
-        conn.writer.transport.abort()
+        conn.abort()
         return ProtocolResult(True, f"PostgreSQL server answered S: TLS handshake completed, {self.trust.judged}: "
                                     f"{describe(facts)}", facts=facts)
 

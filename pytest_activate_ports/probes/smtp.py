@@ -162,8 +162,7 @@ class SmtpStarttlsProbe(Probe):
         try:
             return await self._inside_tls(conn, hello, greeting, facts)
         finally:
-            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
-            conn.writer.transport.abort()
+            conn.abort()
 
     async def _inside_tls(self, conn: Connection, hello: str, greeting: Reply, facts: dict[str, str]) -> ProtocolResult:
         facts.update(handshake_facts(conn.writer.get_extra_info("ssl_object")))

@@ -149,5 +149,5 @@ class TlsProbe(Probe):
 
     async def check(self, conn: Connection) -> ProtocolResult:
         result = await self.policy.establish(conn)
-        conn.writer.transport.abort()  # done with it: the floor check's extra connection may queue behind it
+        conn.abort()  # the floor check's extra connection may queue behind it
         return await self.policy.judge_floor(conn, result)

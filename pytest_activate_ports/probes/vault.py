@@ -129,8 +129,7 @@ class VaultProbe(Probe):
         try:
             result = await self._health(conn)
         finally:
-            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
-            conn.writer.transport.abort()
+            conn.abort()
         detail = f"{result.detail}; over TLS, {self.tls.trust.judged}: {secured.detail}" if self.tls else result.detail
         return ProtocolResult(result.passed, detail, facts={**secured.facts, **result.facts}, warnings=secured.warnings)
 

@@ -135,8 +135,7 @@ class WssProbe(Probe):
         try:
             return await self._upgrade(conn, secured)
         finally:
-            # Done with it: no TLS close_notify exchange left pending when the engine's loop ends.
-            conn.writer.transport.abort()
+            conn.abort()
 
     async def _upgrade(self, conn: Connection, secured: ProtocolResult) -> ProtocolResult:
         key = new_key()
