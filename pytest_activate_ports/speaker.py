@@ -16,7 +16,7 @@ import sys
 import threading
 from typing import Any, Awaitable, Callable, Coroutine, TypeVar, Union
 
-from .probes.base import MAX_READ, Probe, ProtocolResult, Target
+from .probes.base import MAX_READ, PeerError, Probe, ProtocolResult, Target
 from .probes.connection import Connection
 
 T = TypeVar("T")
@@ -130,4 +130,6 @@ async def _speak(check: Coroutine[Any, Any, ProtocolResult]) -> ProtocolResult:
         return task.result()
     if isinstance(failure, (OSError, EOFError, asyncio.IncompleteReadError, asyncio.LimitOverrunError)):
         return ProtocolResult(False, f"connection failed during the protocol check: {type(failure).__name__}: {failure}")
+    if isinstance(failure, PeerError):  # what a probe did not catch itself: the peer does not speak the protocol
+        return ProtocolResult(False, str(failure))
     raise failure

@@ -15,12 +15,21 @@ from typing import TYPE_CHECKING, ClassVar
 from ..results import PortState, ProbeResult, ProtocolResult, SubCheck, Target
 from ..transport import Wire
 
-__all__ = ["MAX_READ", "PortState", "Probe", "ProbeResult", "ProtocolResult", "SubCheck", "Target"]
+__all__ = ["MAX_READ", "PeerError", "PortState", "Probe", "ProbeResult", "ProtocolResult", "SubCheck", "Target"]
 
 if TYPE_CHECKING:
     from ..spec.model import TlsConfig
     from .connection import Connection
     from .options import ProbeOptions
+
+
+class PeerError(ValueError):
+    """The peer sent bytes that are not the protocol the probe speaks (or not well-formed in it).
+
+    Every parser's error derives from it, so that whatever a probe does not
+    catch itself still becomes a failed check (the port does not speak the
+    protocol), never a crash of the probe.
+    """
 
 
 MAX_READ = 64 * 1024

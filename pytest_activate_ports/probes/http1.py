@@ -11,11 +11,11 @@ import asyncio
 from dataclasses import dataclass
 from typing import Mapping
 
-from .base import MAX_READ
+from .base import MAX_READ, PeerError
 from .wire import seen
 
 
-class HttpError(ValueError):
+class HttpError(PeerError):
     """The peer's bytes are not an HTTP/1.x response."""
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Probe, ProtocolResult
+from .base import PeerError, Probe, ProtocolResult
 from .connection import Connection
 from .registry import register
 from .tls import HANDSHAKE_ERRORS
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 MAX_LINES = 64
 
 
-class SmtpError(ValueError):
+class SmtpError(PeerError):
     """The peer's bytes are not SMTP replies."""
 
 

@@ -15,6 +15,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from .base import PeerError
+
 Name = tuple[tuple[str, str], ...]
 """A distinguished name as (attribute, value) pairs in certificate order, e.g. (("C", "US"), ("CN", "DoD Root CA 3"))."""
 
@@ -42,7 +44,7 @@ ALERTS = {
 }
 
 
-class TlsParseError(ValueError):
+class TlsParseError(PeerError):
     """The peer's bytes are not the DER or TLS structure expected."""
 
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .base import Probe, ProtocolResult
+from .base import PeerError, Probe, ProtocolResult
 from .connection import Connection
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header, read_body
 from .registry import register
@@ -44,7 +44,7 @@ STANDBY = frozenset({429, 473})
 performance standby answers reads itself), so they pass unless ``accept_standby: false``."""
 
 
-class NotVaultHealth(ValueError):
+class NotVaultHealth(PeerError):
     """The body is not Vault's health JSON."""
 
 

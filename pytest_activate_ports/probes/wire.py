@@ -14,7 +14,7 @@ import asyncio
 import struct
 from typing import Callable, Mapping, TypeVar, Union
 
-from .base import MAX_READ
+from .base import MAX_READ, PeerError
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class Timestamp(int):
     """A BSON timestamp (replication clock): seconds in the high 32 bits, a counter in the low."""
 
 
-class WireError(ValueError):
+class WireError(PeerError):
     """The peer's bytes are not the protocol the probe speaks; the message says what was seen."""
 
 

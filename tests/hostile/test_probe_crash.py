@@ -19,6 +19,7 @@ BROKEN_PROBES = textwrap.dedent('''
 
     from pytest_activate_ports.probes.base import Probe, ProtocolResult
     from pytest_activate_ports.probes.registry import register
+    from pytest_activate_ports.probes.wire import WireError
 
 
     class Broken(Probe):
@@ -33,6 +34,14 @@ BROKEN_PROBES = textwrap.dedent('''
 
         async def check(self, conn):
             return ProtocolResult(True, str(1 / 0))
+
+
+    @register
+    class Strict(Broken):
+        kind = "leaves-a-parse-error-uncaught"
+
+        async def check(self, conn):
+            raise WireError("not this protocol: the peer said nothing it knows")
 
 
     @register
@@ -92,3 +101,13 @@ def test_probe_raising_cancelled_error_is_an_error_for_that_item_only(pytester: 
     assert records["before"]["outcome"] == records["after"]["outcome"] == "passed"
     assert records["crashing"]["outcome"] == "error"
     result.assert_outcomes(passed=2, errors=1)
+
+
+def test_probe_leaving_a_peer_error_uncaught_fails_its_check_not_crashes(pytester: pytest.Pytester) -> None:
+    """What the peer sent is not the protocol: a failed check (caught once, centrally), never a probe crash."""
+    result, records = run_crash(pytester, "leaves-a-parse-error-uncaught")
+    result.assert_outcomes(passed=2, failed=1)
+    assert records["crashing"]["outcome"] == "failed"
+    assert "is open but the leaves-a-parse-error-uncaught check failed" in str(records["crashing"]["message"])
+    assert str(records["crashing"]["message"]).endswith(": not this protocol: the peer said nothing it knows")
+    assert "probe crashed" not in str(records["crashing"]["message"])
