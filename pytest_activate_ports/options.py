@@ -16,8 +16,8 @@ from .engine import default_concurrency
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_PER_HOST = 64
-PROBERS = ("thread", "process")  # where probing runs: a thread of pytest's process, or a prober process
-DEFAULT_PROBER = "thread"
+PROBERS = ("auto", "thread", "process")  # where probing runs: a thread of pytest's process, or a prober process
+DEFAULT_PROBER = "auto"
 
 
 @dataclass(frozen=True)
@@ -56,15 +56,15 @@ def add_options(parser: pytest.Parser) -> None:
                     help=f"probes in flight against one host (default {DEFAULT_PER_HOST})")
     group.addoption("--activate-evidence", metavar="PATH", help="write the JSON evidence file")
     group.addoption("--activate-prober", metavar="WHERE",
-                    help=f"where probes run: 'thread' (in pytest's process) or 'process' (a prober process "
-                         f"fed over an execnet channel); default {DEFAULT_PROBER}")
+                    help="where probes run: 'thread' (in pytest's process), 'process' (a prober process fed over an "
+                         "execnet channel) or 'auto' (default: process from 1000 probed checks on, where it is faster)")
     parser.addini("activate_spec", "port spec(s) to collect", type="args", default=[])
     parser.addini("activate_role", "vantage role of this run", default="")
     parser.addini("activate_timeout", "per-probe timeout in seconds", default="")
     parser.addini("activate_concurrency", "probes in flight at once", default="")
     parser.addini("activate_host_concurrency", "probes in flight against one host", default="")
     parser.addini("activate_evidence", "JSON evidence file to write", default="")
-    parser.addini("activate_prober", "where probes run: thread or process", default="")
+    parser.addini("activate_prober", "where probes run: auto, thread or process", default="")
     parser.addini("activate_spec_glob", "collect YAML files matching this glob as specs (off when empty)", default="")
 
 

@@ -19,6 +19,12 @@ from .results import CheckOutcome, Job
 from .vantages import ProcessProber
 
 
+# From this many probed checks on, a prober process beats a thread of pytest's own: pytest's thread
+# no longer shares the GIL with the prober's (bench, 2 cores: 20 checks 1.63 vs 1.43 s, 1,000 checks
+# about even, 10,000 checks 11.3-12.6 vs 17.1 s; bench/results/latest.md).
+PROCESS_FROM = 1000
+
+
 class Runner(Protocol):
     """What runs the jobs: the engine in a thread of this process, or a prober process behind a channel."""
 
@@ -27,6 +33,13 @@ class Runner(Protocol):
     def submit(self, jobs: Sequence[Job]) -> None: ...
 
     def close(self) -> None: ...
+
+
+def prober_for(choice: str, checks: int) -> str:
+    """Where ``checks`` probed checks run for ``--activate-prober choice``: "thread" or "process"."""
+    if choice == "auto":
+        return "process" if checks >= PROCESS_FROM else "thread"
+    return choice
 
 
 def job_of(check: Check, key: int) -> Job:
@@ -44,7 +57,7 @@ class Probing:
         self.timeout = settings.timeout
         self.outcomes = Outcomes()
         self._runner: Runner
-        if settings.prober == "process":
+        if prober_for(settings.prober, len(checks)) == "process":
             self._runner = ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
         else:
             self._runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)

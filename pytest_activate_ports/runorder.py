@@ -26,6 +26,7 @@ from .items import PortCheckItem
 from .outcomes import Outcomes
 from .run import RUN
 
+PATIENCE = 0.2  # seconds of keeping collection order while the next result is not in (less for short timeouts)
 READY = -2  # the key of a port check that waits for no job (not applicable): it may run at any time
 KeyOf = Callable[[pytest.Item], "int | None"]  # the job key an item waits for (or READY); None: not a port check
 
@@ -127,4 +128,4 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
             return None
         return probing.key(item.check) if probing.probed(item.check) else READY
 
-    return run(session, probing.outcomes, key_of, probing.timeout / 2)
+    return run(session, probing.outcomes, key_of, min(probing.timeout / 2, PATIENCE))

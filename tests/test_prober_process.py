@@ -18,7 +18,7 @@ import pytest
 
 from pytest_activate_ports.checks import plan
 from pytest_activate_ports.outcomes import Outcomes, ProbingStopped
-from pytest_activate_ports.probing import job_of
+from pytest_activate_ports.probing import job_of, prober_for
 from pytest_activate_ports.results import Job, PortState
 from pytest_activate_ports.spec import load_spec
 from pytest_activate_ports.vantages import ProcessProber
@@ -160,3 +160,10 @@ def test_plugin_prober_process_gives_the_same_verdicts(pytester: pytest.Pytester
     process.assert_outcomes(passed=3, failed=1)
     verdicts = [sorted(line.split(" - ")[0] for line in r.outlines if line.startswith(("PASSED", "FAILED"))) for r in (thread, process)]
     assert verdicts[0] == verdicts[1]
+
+
+@pytest.mark.parametrize(("choice", "checks", "where"), [
+    ("auto", 999, "thread"), ("auto", 1000, "process"), ("thread", 50000, "thread"), ("process", 1, "process"),
+])
+def test_prober_auto_moves_to_a_process_where_the_bench_shows_it_is_faster(choice: str, checks: int, where: str) -> None:
+    assert prober_for(choice, checks) == where
