@@ -16,7 +16,6 @@ from .engine import Engine
 from .options import Settings
 from .outcomes import Outcomes
 from .results import CheckOutcome, Job
-from .vantages import ProcessProber
 
 
 # From this many probed checks on, a prober process beats a thread of pytest's own: pytest's thread
@@ -58,6 +57,8 @@ class Probing:
         self.outcomes = Outcomes()
         self._runner: Runner
         if prober_for(settings.prober, len(checks)) == "process":
+            from .vantages import ProcessProber  # execnet costs ~30 ms to import: only when a process is wanted
+
             self._runner = ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
         else:
             self._runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
