@@ -9,6 +9,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+import time
 from types import TracebackType
 
 
@@ -54,6 +55,22 @@ class Listener:
                         self._held.append(conn)
                     else:
                         conn.close()
+
+    def settled(self, at_least: int, timeout: float = 10.0) -> int:
+        """The accept count once it reached ``at_least`` and stopped moving (or ``timeout`` passed).
+
+        A probe's handshake completes in the kernel before this thread accepts it, so a
+        count read right after a run can lag behind connections that already happened.
+        """
+        deadline = time.monotonic() + timeout
+        seen, stable_since = self.accepted, time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            if self.accepted != seen:
+                seen, stable_since = self.accepted, time.monotonic()
+            elif seen >= at_least and time.monotonic() - stable_since >= 0.1:
+                break
+        return self.accepted
 
     def close(self) -> None:
         self._stop.set()

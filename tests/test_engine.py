@@ -168,7 +168,7 @@ def test_plugin_finishes_correctly_with_64_descriptors(tmp_path: Path, listener:
         cwd=tmp_path, capture_output=True, text=True, timeout=120, preexec_fn=limit)
     assert done.returncode == 0, done.stdout[-2000:]
     assert "300 passed" in done.stdout
-    assert listener.accepted == 150
+    assert listener.settled(150) == 150
 
 
 ESTABLISHED = "01"

@@ -57,7 +57,7 @@ def test_plugin_collect_only_sends_no_traffic(pytester: pytest.Pytester, write_s
     spec = write_spec(two_roles(listener.port))
     result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"spec.yaml::ui[[]lb:{listener.port}[]]", f"spec.yaml::ui[[]lb:{listener.port + 1}[]]"])
-    assert listener.accepted == 0
+    assert listener.settled(0) == 0
 
 
 def test_plugin_header_counts_checks_and_other_roles(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
@@ -129,7 +129,7 @@ def test_plugin_deselected_items_are_not_probed(pytester: pytest.Pytester, write
     spec = write_spec(two_roles(listener.port))
     result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "internet", "-k", f"lb and {listener.port + 1}")
     result.assert_outcomes(passed=1, deselected=1)
-    assert listener.accepted == 0  # only the +1 port (closed) was probed
+    assert listener.settled(0) == 0  # only the +1 port (closed) was probed
 
 
 def test_plugin_markers_select_by_expectation_and_probe(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:
@@ -137,7 +137,7 @@ def test_plugin_markers_select_by_expectation_and_probe(pytester: pytest.Pyteste
     result = pytester.runpytest("--activate-spec", str(spec), "--activate-role", "control-plane",
                                 "-m", "activate_optional and activate_tcp", "--strict-markers")
     result.assert_outcomes(passed=1)
-    assert listener.accepted == 1
+    assert listener.settled(1) == 1
 
 
 def test_plugin_items_share_one_mark_object_per_name(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:

@@ -46,7 +46,7 @@ def test_required_open_port_passes(pytester: pytest.Pytester, write_spec: SpecWr
     result = run(pytester, write_spec(one_rule(listener.port, "required")), "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"spec.yaml::check[[]lb:{listener.port}[]] PASSED*"])
-    assert listener.accepted == 1
+    assert listener.settled(1) == 1
 
 
 def test_required_refused_port_fails_with_one_line_reason(pytester: pytest.Pytester, write_spec: SpecWriter, refused_port: int) -> None:
@@ -151,7 +151,7 @@ def test_when_false_rule_is_skipped_with_reason_and_not_probed(pytester: pytest.
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["activate: spec spec.yaml, role internet, 0 checks, 1 not applicable",
                                  "*not applicable: when 'cac_auth' is false (cac_auth=False): CAC/Smart Card authentication (mTLS)*"])
-    assert listener.accepted == 0
+    assert listener.settled(0) == 0
 
 
 def test_feature_override_switches_rule_on(pytester: pytest.Pytester, write_spec: SpecWriter, listener: Listener) -> None:

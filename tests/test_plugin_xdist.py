@@ -117,4 +117,4 @@ def test_plugin_xdist_workers_probe_only_their_hosts(pytester: pytest.Pytester, 
     result = pytester.runpytest_subprocess("--activate-spec", str(spec), "-n", "2", "--dist", "loadgroup", "-v")
     result.assert_outcomes(passed=60)
     result.stdout.fnmatch_lines(["scheduling tests via HostGroupScheduling"])
-    assert listener.accepted == 60  # each worker probed only its own hosts' checks
+    assert listener.settled(60) == 60  # each worker probed only its own hosts' checks

@@ -139,7 +139,7 @@ def test_prober_process_killed_mid_run_makes_its_checks_errors(tmp_path: Path, f
 def test_prober_process_that_cannot_start_stops_every_check(tmp_path: Path, listener: Listener, where: str, cause: str) -> None:
     jobs = jobs_for(tmp_path, one_rule(listener.port, "required"))
     stopped_with(*run(jobs, where), jobs[0], rf"^the prober \({where}\) {cause}")
-    assert listener.accepted == 0
+    assert listener.settled(0) == 0
 
 
 def test_prober_process_refuses_a_python_too_old(tmp_path: Path, listener: Listener) -> None:
@@ -147,7 +147,7 @@ def test_prober_process_refuses_a_python_too_old(tmp_path: Path, listener: Liste
     jobs = jobs_for(tmp_path, one_rule(listener.port, "required"))
     stopped_with(*run(jobs, min_python=(99, 0)), jobs[0],
                  r"cannot run there: Python 3\.\d+\.\d+ is too old \(the prober needs >= 99\.0\)")
-    assert listener.accepted == 0
+    assert listener.settled(0) == 0
 
 
 def test_plugin_prober_process_gives_the_same_verdicts(pytester: pytest.Pytester, write_spec: SpecWriter, sshd: Listener,
