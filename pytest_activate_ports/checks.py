@@ -55,6 +55,11 @@ class Plan:
         return sum(1 for check in self.checks if check.skip_reason)
 
 
+def port_labels(rule: Rule) -> list[str]:
+    """The port parts of the node ids a rule yields per host: ``443`` or ``8192-60000``."""
+    return [str(rule.port_range)] if rule.port_range is not None else [str(port) for port in rule.ports]
+
+
 def sample_ports(port_range: PortRange) -> tuple[int, ...]:
     """Boundaries plus a reproducible spread of the range (``sample: None`` means all).
 
@@ -90,10 +95,11 @@ def plan(spec: Spec, role: str | None) -> Plan:
             continue
         skip = _not_applicable(rule, spec.features)
         # Every host of a rule probes the same ports: one tuple and label per port, not per check.
+        labels = port_labels(rule)
         if rule.port_range is not None:
-            ports = [(sample_ports(rule.port_range), str(rule.port_range))]
+            ports = [(sample_ports(rule.port_range), labels[0])]
         else:
-            ports = [((port,), str(port)) for port in rule.ports]
+            ports = [((port,), label) for port, label in zip(rule.ports, labels)]
         for host_name in rule.targets:
             host = spec.hosts[host_name]
             checks.extend(Check(rule, host, sampled, label, skip) for sampled, label in ports)

@@ -12,7 +12,7 @@ from .checks import Note, Plan, plan, unchecked_hosts
 from .options import Settings
 from .spec import Spec, SpecError, load_spec
 from .spec.features import FeatureValueError, typed_value
-from .spec.model import FeatureValue
+from .spec.model import FeatureValue, bare_address
 from .suggest import counted, did_you_mean, one_of
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class ActivateRun:
             if self.specs and name not in features:
                 raise pytest.UsageError(f"--activate-feature: unknown feature {name!r}{did_you_mean(name, features)}; {one_of(features)}")
         for path, spec in self.specs.items():
-            new_hosts = {name: dataclasses.replace(host, address=self.settings.hosts.get(name, host.address).strip("[]"))
+            new_hosts = {name: dataclasses.replace(host, address=bare_address(self.settings.hosts.get(name, host.address)))
                          for name, host in spec.hosts.items()}
             new_features = {**spec.features, **{k: _feature(spec, k, v) for k, v in self.settings.features.items() if k in spec.features}}
             self.specs[path] = dataclasses.replace(spec, hosts=new_hosts, features=new_features)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..checks import port_labels
 from ..results import ProbeResult, ProtocolResult
 from ..spec.model import Rule, Spec
 
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
     from ..verdict import Verdict
 
 JSON = dict[str, Any]
-
-
-def port_labels(rule: Rule) -> list[str]:
-    """The port parts of the node ids a rule yields per host: ``443`` or ``8192-60000``."""
-    return [str(rule.port_range)] if rule.port_range is not None else [str(port) for port in rule.ports]
 
 
 def rule_json(rule: Rule) -> JSON:

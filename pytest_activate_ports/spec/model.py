@@ -60,6 +60,12 @@ class Host:
         return self.port_map.get(port, port)
 
 
+def bare_address(address: str) -> str:
+    """An address as it is dialled: surrounding space and URL brackets dropped (``[::1]`` -> ``::1``)."""
+    address = address.strip()
+    return address[1:-1] if address.startswith("[") and address.endswith("]") else address
+
+
 @dataclass(frozen=True)
 class PortRange:
     """An inclusive port range and how many of its ports to sample."""

@@ -13,7 +13,7 @@ from ..suggest import did_you_mean, one_of
 from . import fields
 from .condition import Condition, ConditionError, parse
 from .features import FeatureType, FeatureValueError, typed_value
-from .model import ClosedState, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig
+from .model import ClosedState, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig, bare_address
 from .nodes import Node
 
 TOP_KEYS = ("version", "name", "profile", "roles", "features", "hosts", "tls", "rules")
@@ -61,9 +61,7 @@ def hosts(node: Node | None) -> dict[str, Host]:
     for key, child in (fields.entries(node, "hosts") if node else {}).items():
         fields.name(fields.key(key, child), "host name")
         body = fields.mapping(child, f"host {key!r}", HOST_KEYS, required=("address",))
-        address = fields.text(body["address"], f"address of host {key!r}").strip()
-        if address.startswith("[") and address.endswith("]"):
-            address = address[1:-1]  # [::1] as in URLs
+        address = bare_address(fields.text(body["address"], f"address of host {key!r}"))
         port_map: dict[int, int] = {}
         for spec_port, dialled in (fields.entries(body["port_map"], "port_map") if "port_map" in body else {}).items():
             number = int(spec_port) if spec_port.isascii() and spec_port.isdigit() else spec_port
