@@ -2,7 +2,8 @@
 
 pytest runs items in collection order, so one dropped port near the front
 holds the loop for a whole timeout while hundreds of items behind it, whose
-results are long in, wait. Here a run of consecutive port-check items is
+results are long in, wait. Here a run of consecutive port-check items of one
+spec file keeps collection order while results keep up (``PATIENCE``), then is
 played in the order the engine finishes them (collection order among those
 already finished); any other test keeps its place, so user tests and their
 fixtures see pytest's usual order. Reports, JUnit and evidence still name
