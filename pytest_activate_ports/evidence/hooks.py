@@ -105,7 +105,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     recorder = config.stash.get(RECORDER, None)
     if recorder is None:
         return
-    rows = list(recorder.rows())
+    rows = recorder.rows()
     if rows:
         grid = matrix.cells((row.host, row.port, row.outcome) for row in rows)
         width = shutil.get_terminal_size().columns

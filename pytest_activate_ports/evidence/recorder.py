@@ -126,6 +126,7 @@ class Recorder:
         self.finished: str | None = None
         self.entries: dict[str, Entry] = {}
         self.remote: dict[str, JSON] = {}  # records that pytest-xdist workers sent, by node id
+        self._rows: list[Row] | None = None  # rows() in collection order, until another report arrives
         self.selected: list[str] = []  # the port checks collected, in collection order (under xdist: by the workers)
         self.deselected: list[str] = []
         self.collection_errors: list[str] = []
@@ -140,6 +141,7 @@ class Recorder:
             entry = Entry(Observation.of(item), spec.name if spec else item.path.name)
             self.entries[item.nodeid] = entry
         entry.update(item, report)
+        self._rows = None
         return entry
 
     def pytest_deselected(self, items: Sequence[pytest.Item]) -> None:
@@ -151,6 +153,7 @@ class Recorder:
         record = getattr(report, WORKER_RECORD, None)
         if record is not None and not self.entries:  # only a controller hears a worker's record
             self.remote[report.nodeid] = record
+            self._rows = None
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         from ..items import PortCheckItem
@@ -220,15 +223,24 @@ class Recorder:
             return (entry.to_json() for _, entry in self._in_order(self.entries))
         return (record for _, record in self._in_order(self.remote))
 
-    def rows(self) -> Iterator[Row]:
-        """Host, port, expectation and outcome of every item that reported (collection order), for the matrix and counts."""
-        for nodeid, entry in self._in_order(self.entries):
-            observation = entry.observation
-            check = observation.check
-            warnings = observation.verdict.warnings if observation.verdict else ()
-            yield Row(nodeid, check.host.name, check.label, check.rule.expect.value, entry.outcome, warnings)
-        for record in self.records() if self.remote else ():
-            yield Row(record["nodeid"], record["host"], record["port"], record["expect"], record["outcome"], record["warnings"])
+    def rows(self) -> list[Row]:
+        """Host, port, expectation and outcome of every item that reported (collection order), for the matrix and counts.
+
+        The session's end reads them several times (JUnit properties, evidence summary, matrix,
+        counts, warnings): they are put in order once, until another report arrives.
+        """
+        if self._rows is None:
+            self._rows = [self._row(nodeid, entry) for nodeid, entry in self._in_order(self.entries)]
+            self._rows += [Row(r["nodeid"], r["host"], r["port"], r["expect"], r["outcome"], r["warnings"])
+                           for _, r in self._in_order(self.remote)]
+        return self._rows
+
+    @staticmethod
+    def _row(nodeid: str, entry: Entry) -> Row:
+        observation = entry.observation
+        check = observation.check
+        warnings = observation.verdict.warnings if observation.verdict else ()
+        return Row(nodeid, check.host.name, check.label, check.rule.expect.value, entry.outcome, warnings)
 
     def warnings(self) -> list[str]:
         """Every check's warnings (a certificate about to expire...), one line each, named by node id."""
