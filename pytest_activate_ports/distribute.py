@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from .checks import Check
-
 from .run import RUN, ActivateRun
 
 
@@ -81,4 +80,4 @@ def scheduler(config: pytest.Config, log: Any) -> Any:
 
 def is_worker(config: pytest.Config) -> bool:
     """True in a pytest-xdist worker: it reports to a controller and writes no files of its own."""
-    return hasattr(config, "workerinput")
+    return xdist_workers(config) is not None
