@@ -12,7 +12,7 @@ from typing import Mapping
 
 import pytest
 
-from .engine import default_concurrency
+from .prober.engine import default_concurrency
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_PER_HOST = 64

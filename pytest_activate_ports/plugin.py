@@ -13,7 +13,7 @@ import pytest
 from . import options
 from .distribute import scheduler, xdist_workers
 from .items import CheckError, PortCheckItem, SpecFile
-from .probes import registry
+from .prober.probes import registry
 from .probing import Probing
 from .results import CheckOutcome
 from .run import RUN, ActivateRun

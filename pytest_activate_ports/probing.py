@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 
 from .checks import Check
 from .distribute import xdist_group
-from .engine import Engine
+from .prober.engine import Engine
 from .options import Settings
 from .outcomes import Outcomes
 from .results import CheckOutcome, Job

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 if TYPE_CHECKING:
-    from .probes.base import Probe
+    from .prober.probes.base import Probe
 
 
 class PortState(str, enum.Enum):

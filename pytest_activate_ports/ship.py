@@ -15,7 +15,7 @@ import pkgutil
 from pathlib import Path
 
 PACKAGE = __package__ or "pytest_activate_ports"
-PROBER = ("results", "transport", "suggest", "reactor", "resolve", "dial", "speaker", "engine", "prober")
+SHARED = ("results", "suggest")  # the vocabulary both halves speak, and the one spelling helper
 MIN_PYTHON = (3, 10)
 
 # Runs in the vantage's interpreter (execnet's remote_exec, `channel` given): says which Python it is,
@@ -44,7 +44,7 @@ if sources is not None:
             exec(compile(source, "<shipped %s>" % module.__name__, "exec"), module.__dict__)
 
     sys.meta_path.insert(0, ShippedModules())
-    from {package}.prober import serve
+    from {package}.prober.serve import serve
     serve(channel)
 """.replace("{package}", PACKAGE)
 
@@ -52,9 +52,10 @@ if sources is not None:
 @functools.cache
 def sources() -> dict[str, tuple[bool, str]]:
     """Module name -> (is a package, source) for every module the prober may import."""
-    names = [PACKAGE, *(f"{PACKAGE}.{name}" for name in PROBER), f"{PACKAGE}.probes"]
-    probes = Path(__file__).parent / "probes"
-    names += [f"{PACKAGE}.probes.{info.name}" for info in pkgutil.iter_modules([str(probes)])]
+    prober = Path(__file__).parent / "prober"
+    names = [PACKAGE, *(f"{PACKAGE}.{name}" for name in SHARED), f"{PACKAGE}.prober", f"{PACKAGE}.prober.probes"]
+    names += [f"{PACKAGE}.prober.{info.name}" for info in pkgutil.iter_modules([str(prober)]) if not info.ispkg]
+    names += [f"{PACKAGE}.prober.probes.{info.name}" for info in pkgutil.iter_modules([str(prober / "probes")])]
     shipped: dict[str, tuple[bool, str]] = {}
     for name in names:
         spec = importlib.util.find_spec(name)

@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_activate_ports.probes.base import MAX_READ, Probe, ProtocolResult, Target
-from pytest_activate_ports.probes.connection import Connection
-from pytest_activate_ports.probes.registry import build
+from pytest_activate_ports.prober.probes.base import MAX_READ, Probe, ProtocolResult, Target
+from pytest_activate_ports.prober.probes.connection import Connection
+from pytest_activate_ports.prober.probes.registry import build
 from pytest_activate_ports.spec.model import TlsConfig
 
 LOOPBACK = "127.0.0.1"

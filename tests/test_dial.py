@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.checks import Check, plan
-from pytest_activate_ports.dial import Dial
+from pytest_activate_ports.prober.dial import Dial
 from pytest_activate_ports.probing import job_of
-from pytest_activate_ports.reactor import Reactor
+from pytest_activate_ports.prober.reactor import Reactor
 from pytest_activate_ports.results import PortState, ProbeResult
 from pytest_activate_ports.spec import load_spec
 

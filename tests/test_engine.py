@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.checks import plan
-from pytest_activate_ports.engine import Engine
+from pytest_activate_ports.prober.engine import Engine
 from pytest_activate_ports.outcomes import Outcomes, ProbingStopped
 from pytest_activate_ports.probing import job_of
 from pytest_activate_ports.results import Job

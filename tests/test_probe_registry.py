@@ -6,9 +6,9 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from pytest_activate_ports.probes import registry
+from pytest_activate_ports.prober.probes import registry
 
-PACKAGE = "pytest_activate_ports.probes"
+PACKAGE = "pytest_activate_ports.prober.probes"
 
 
 def test_registry_index_lists_exactly_the_kinds_the_probe_modules_register() -> None:

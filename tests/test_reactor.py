@@ -8,7 +8,7 @@ import time
 import tracemalloc
 import weakref
 
-from pytest_activate_ports.reactor import Reactor
+from pytest_activate_ports.prober.reactor import Reactor
 
 
 def test_reactor_runs_timers_in_deadline_order() -> None:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from pytest_activate_ports.onboarding import init
-from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.options import OptionError
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.options import OptionError
 from pytest_activate_ports.spec import SpecError, load_spec
 from pytest_activate_ports.spec import fields, validate
 from pytest_activate_ports.spec.loader import available_profiles

@@ -7,9 +7,9 @@ from pathlib import Path
 import execnet
 import pytest
 
-from pytest_activate_ports.probes import registry
+from pytest_activate_ports.prober.probes import registry
 from pytest_activate_ports.results import Job, PortState, ProbeResult, ProtocolResult, SubCheck, TlsConfig
-from pytest_activate_ports.transport import (attempt_from_wire, attempt_to_wire, job_from_wire, job_to_wire,
+from pytest_activate_ports.prober.transport import (attempt_from_wire, attempt_to_wire, job_from_wire, job_to_wire,
                                              tls_from_wire, tls_to_wire)
 
 MTLS_ATTEMPT = ProbeResult(

@@ -11,8 +11,8 @@ import asyncio
 import struct
 from typing import Mapping, Union
 
-from ..probes.amqp import CONNECTION_START, FRAME_END, FRAME_METHOD, PROTOCOL_HEADER
-from ..probes.base import MAX_READ
+from ..prober.probes.amqp import CONNECTION_START, FRAME_END, FRAME_METHOD, PROTOCOL_HEADER
+from ..prober.probes.base import MAX_READ
 
 Property = Union[str, bool, int, "Mapping[str, Property]"]
 CAPABILITIES = {"publisher_confirms": True, "basic.nack": True, "consumer_cancel_notify": True,

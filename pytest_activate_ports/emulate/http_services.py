@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from ..probes.wss import TUNNEL_PATH, accept_for
+from ..prober.probes.wss import TUNNEL_PATH, accept_for
 
 WEBSOCKET_CLOSE = b"\x88\x02\x03\xe8"  # an unmasked server Close frame, status 1000
 

@@ -14,9 +14,9 @@ import itertools
 import struct
 import time
 
-from ..probes.base import MAX_READ
-from ..probes.mongodb import COMMAND_NOT_FOUND, HEADER, MAX_MESSAGE, OP_REPLY, build_message, parse_message
-from ..probes.wire import BsonDocument, BsonValue, DateTime, ObjectId, WireError, encode_bson
+from ..prober.probes.base import MAX_READ
+from ..prober.probes.mongodb import COMMAND_NOT_FOUND, HEADER, MAX_MESSAGE, OP_REPLY, build_message, parse_message
+from ..prober.probes.wire import BsonDocument, BsonValue, DateTime, ObjectId, WireError, encode_bson
 
 
 def hello_reply(address: str, set_name: str | None, primary: bool, max_wire_version: int, legacy: bool) -> dict[str, BsonValue]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from ..probes.base import MAX_READ
-from ..probes.mysql import CLIENT_PLUGIN_AUTH, CLIENT_SSL
+from ..prober.probes.base import MAX_READ
+from ..prober.probes.mysql import CLIENT_PLUGIN_AUTH, CLIENT_SSL
 
 CLIENT_PROTOCOL_41 = 0x0200
 CLIENT_SECURE_CONNECTION = 0x8000

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import struct
 
-from ..probes.base import MAX_READ
-from ..probes.nfs import LAST_FRAGMENT, NFS_PROGRAM, PROG_MISMATCH, REPLY, RPC_VERSION, SUCCESS, parse_record
-from ..probes.wire import WireError, read_answer
+from ..prober.probes.base import MAX_READ
+from ..prober.probes.nfs import LAST_FRAGMENT, NFS_PROGRAM, PROG_MISMATCH, REPLY, RPC_VERSION, SUCCESS, parse_record
+from ..prober.probes.wire import WireError, read_answer
 
 ACCEPTED, DENIED = 0, 1
 PROG_UNAVAIL, PROC_UNAVAIL = 1, 3

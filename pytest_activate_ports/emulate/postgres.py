@@ -12,8 +12,8 @@ import asyncio
 import ssl
 import struct
 
-from ..probes.base import MAX_READ
-from ..probes.postgres import SSL_REQUEST
+from ..prober.probes.base import MAX_READ
+from ..prober.probes.postgres import SSL_REQUEST
 
 PASSWORD_REQUEST = b"R" + struct.pack("!II", 8, 3)  # AuthenticationCleartextPassword
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ..probes.base import MAX_READ
+from ..prober.probes.base import MAX_READ
 
 
 async def serve_ssh(host: str, port: int, *, banner: str = "SSH-2.0-OpenSSH_9.6p1 emulated",

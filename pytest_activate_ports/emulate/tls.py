@@ -18,7 +18,7 @@ import asyncio
 import ssl
 from typing import TYPE_CHECKING, Awaitable, Callable
 
-from ..probes.tlsctx import set_versions
+from ..prober.probes.tlsctx import set_versions
 from .http_services import response
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Mapping, Union
 from ..results import TlsConfig as TlsConfig  # the prober reads it too, so it lives with the shared vocabulary
 
 if TYPE_CHECKING:
-    from ..probes.base import Probe
+    from ..prober.probes.base import Probe
     from .condition import Condition
     from .features import FeatureType
 

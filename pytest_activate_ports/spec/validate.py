@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 from typing import Collection, Mapping
 
-from ..probes import registry
-from ..probes.base import Probe
-from ..probes.options import OptionError
+from ..prober.probes import registry
+from ..prober.probes.base import Probe
+from ..prober.probes.options import OptionError
 from ..suggest import did_you_mean, one_of
 from . import fields
 from .condition import Condition, ConditionError, parse

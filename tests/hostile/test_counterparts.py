@@ -22,7 +22,7 @@ import pytest
 from pytest_activate_ports.emulate.http_services import response
 from pytest_activate_ports.emulate.mysql import greeting, packet
 from pytest_activate_ports.emulate.postgres import PASSWORD_REQUEST
-from pytest_activate_ports.probes.base import MAX_READ
+from pytest_activate_ports.prober.probes.base import MAX_READ
 
 from . import servers, tls_servers
 from .conftest import (

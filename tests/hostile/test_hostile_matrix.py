@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pytest_activate_ports.probes.registry import kinds
+from pytest_activate_ports.prober.probes.registry import kinds
 
 from .conftest import ENDLESS_BYTES, OBSERVED, Endpoint, ServerCerts
 from .inner import InnerRun, TlsFiles, run_inner, spec_text

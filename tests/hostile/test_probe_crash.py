@@ -17,9 +17,9 @@ from ..servers import Listener
 BROKEN_PROBES = textwrap.dedent('''
     import asyncio
 
-    from pytest_activate_ports.probes.base import Probe, ProtocolResult
-    from pytest_activate_ports.probes.registry import register
-    from pytest_activate_ports.probes.wire import WireError
+    from pytest_activate_ports.prober.probes.base import Probe, ProtocolResult
+    from pytest_activate_ports.prober.probes.registry import register
+    from pytest_activate_ports.prober.probes.wire import WireError
 
 
     class Broken(Probe):

@@ -12,7 +12,7 @@ import ssl
 import struct
 
 from pytest_activate_ports.emulate.http_services import parse_request, response
-from pytest_activate_ports.probes.wss import accept_for
+from pytest_activate_ports.prober.probes.wss import accept_for
 
 from .servers import Handler, hold
 

@@ -12,8 +12,8 @@ import pytest
 import pytest_asyncio
 import trustme
 
-from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.base import ProtocolResult
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.base import ProtocolResult
 from pytest_activate_ports.spec.model import TlsConfig
 
 from ..probe_harness import run_probe

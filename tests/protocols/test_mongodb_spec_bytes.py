@@ -12,8 +12,8 @@ import struct
 
 import pytest
 
-from pytest_activate_ports.probes.mongodb import OP_MSG, build_command, parse_message
-from pytest_activate_ports.probes.wire import WireError, decode_bson, encode_bson
+from pytest_activate_ports.prober.probes.mongodb import OP_MSG, build_command, parse_message
+from pytest_activate_ports.prober.probes.wire import WireError, decode_bson, encode_bson
 
 # bsonspec.org, "Examples": {"hello": "world"} and {"BSON": ["awesome", 5.05, 1986]}.
 HELLO_WORLD = b"\x16\x00\x00\x00\x02hello\x00\x06\x00\x00\x00world\x00\x00"

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.amqp import connection_start, field_table, serve_amqp
-from pytest_activate_ports.probes.amqp import offered_protocol, parse_start
-from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.prober.probes.amqp import offered_protocol, parse_start
+from pytest_activate_ports.prober.probes.wire import WireError
 
 from ..probe_harness import BackgroundLoop
 from .conftest import Emulate, ProbePort, run_plugin

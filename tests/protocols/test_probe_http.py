@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from pytest_activate_ports.emulate.http_services import serve_http
-from pytest_activate_ports.probes.http import judge_status
-from pytest_activate_ports.probes.http1 import parse_response_head
-from pytest_activate_ports.probes.options import OptionError
+from pytest_activate_ports.prober.probes.http import judge_status
+from pytest_activate_ports.prober.probes.http1 import parse_response_head
+from pytest_activate_ports.prober.probes.options import OptionError
 
 from ..probe_harness import LOOPBACK, probe, probe_against, run_probe, serve_banner
 from .http_servers import Nginx

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pytest_activate_ports.probes.http1 import (
+from pytest_activate_ports.prober.probes.http1 import (
     HttpError,
     decode_chunked,
     describe,

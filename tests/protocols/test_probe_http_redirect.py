@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_activate_ports.emulate.http_services import serve_redirect
-from pytest_activate_ports.probes.http1 import parse_response_head
-from pytest_activate_ports.probes.http_redirect import judge_redirect, keeps_target
+from pytest_activate_ports.prober.probes.http1 import parse_response_head
+from pytest_activate_ports.prober.probes.http_redirect import judge_redirect, keeps_target
 
 from ..probe_harness import port_of, probe, probe_against, run_probe, serve_banner
 from .http_servers import Nginx

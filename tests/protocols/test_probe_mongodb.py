@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.mongodb import hello_reply, op_reply, serve_mongodb
-from pytest_activate_ports.probes.mongodb import (
+from pytest_activate_ports.prober.probes.mongodb import (
     HEADER,
     OP_MSG,
     Hello,
@@ -17,7 +17,7 @@ from pytest_activate_ports.probes.mongodb import (
     build_message,
     parse_message,
 )
-from pytest_activate_ports.probes.wire import (
+from pytest_activate_ports.prober.probes.wire import (
     BsonValue,
     DateTime,
     ObjectId,

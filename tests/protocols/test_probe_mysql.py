@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.mysql import error, greeting, packet, serve_mysql
-from pytest_activate_ports.probes.mysql import CLIENT_SSL, ErrorPacket, Greeting, parse_greeting, ssl_request
-from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.prober.probes.mysql import CLIENT_SSL, ErrorPacket, Greeting, parse_greeting, ssl_request
+from pytest_activate_ports.prober.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
 from .conftest import Emulate, ProbePort, run_plugin

@@ -9,16 +9,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.nfs import answer, frame, serve_nfs
-from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.nfs import (
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.nfs import (
     NFS_PROGRAM,
     RpcReply,
     build_null_call,
     parse_record,
     parse_reply,
 )
-from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
 from .conftest import Emulate, ProbePort, run_plugin

@@ -12,10 +12,10 @@ import trustme
 
 from pytest_activate_ports.emulate.postgres import serve_postgres
 from pytest_activate_ports.emulate.ssh import serve_ssh
-from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.postgres import SSL_REQUEST, parse_ssl_answer, parse_startup_reply
-from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.postgres import SSL_REQUEST, parse_ssl_answer, parse_startup_reply
+from pytest_activate_ports.prober.probes.wire import WireError
 from pytest_activate_ports.spec.model import TlsConfig
 
 from .conftest import Emulate, ProbePort, run_plugin

@@ -13,9 +13,9 @@ import asyncio
 import pytest
 
 from pytest_activate_ports.emulate.mysql import serve_mysql
-from pytest_activate_ports.probes import registry
-from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.slurm import unsolicited
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.slurm import unsolicited
 from pytest_activate_ports.spec.model import TlsConfig
 
 from ..probe_harness import BackgroundLoop

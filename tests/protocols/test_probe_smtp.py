@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_activate_ports.probes.registry import build
-from pytest_activate_ports.probes.smtp import (
+from pytest_activate_ports.prober.probes.registry import build
+from pytest_activate_ports.prober.probes.smtp import (
     Reply,
     SmtpError,
     address_literal,

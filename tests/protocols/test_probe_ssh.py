@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from pytest_activate_ports.emulate.mysql import serve_mysql
 from pytest_activate_ports.emulate.ssh import serve_ssh
-from pytest_activate_ports.probes.ssh import Identification, parse_identification
-from pytest_activate_ports.probes.wire import WireError
+from pytest_activate_ports.prober.probes.ssh import Identification, parse_identification
+from pytest_activate_ports.prober.probes.wire import WireError
 
 from .conftest import Emulate, ProbePort, run_plugin
 from .daemons import Daemon

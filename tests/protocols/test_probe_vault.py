@@ -15,10 +15,10 @@ from pytest_activate_ports.emulate.http_services import (
     serve_vault,
     vault_health,
 )
-from pytest_activate_ports.probes.http1 import parse_response_head
-from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.registry import build
-from pytest_activate_ports.probes.vault import (
+from pytest_activate_ports.prober.probes.http1 import parse_response_head
+from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.registry import build
+from pytest_activate_ports.prober.probes.vault import (
     NotVaultHealth,
     judge_health,
     parse_health,

@@ -11,9 +11,9 @@ import pytest
 import trustme
 
 from pytest_activate_ports.emulate.http_services import serve_websocket
-from pytest_activate_ports.probes.http1 import exchange, parse_response_head
-from pytest_activate_ports.probes.options import OptionError
-from pytest_activate_ports.probes.wss import (
+from pytest_activate_ports.prober.probes.http1 import exchange, parse_response_head
+from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.wss import (
     accept_for,
     close_frame,
     judge_upgrade,

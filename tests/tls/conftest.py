@@ -17,8 +17,8 @@ import pytest_asyncio
 import trustme
 
 from pytest_activate_ports.emulate.tls import Handler, listening_port, serve_tls
-from pytest_activate_ports.probes.base import Probe
-from pytest_activate_ports.probes.registry import build
+from pytest_activate_ports.prober.probes.base import Probe
+from pytest_activate_ports.prober.probes.registry import build
 from pytest_activate_ports.spec.model import TlsConfig
 
 Serve = Callable[..., Awaitable[int]]

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from pytest_activate_ports.probes.base import MAX_READ, Target
-from pytest_activate_ports.probes.connection import Connection
+from pytest_activate_ports.prober.probes.base import MAX_READ, Target
+from pytest_activate_ports.prober.probes.connection import Connection
 
 from ..probe_harness import LOOPBACK, port_of
 

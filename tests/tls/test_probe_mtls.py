@@ -13,9 +13,9 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 from pytest_activate_ports.emulate.tls import answer_http, server_context
-from pytest_activate_ports.probes.base import ProtocolResult
-from pytest_activate_ports.probes.mtls import untrusted_identity
-from pytest_activate_ports.probes.options import OptionError
+from pytest_activate_ports.prober.probes.base import ProtocolResult
+from pytest_activate_ports.prober.probes.mtls import untrusted_identity
+from pytest_activate_ports.prober.probes.options import OptionError
 
 from ..probe_harness import run_probe
 from .conftest import Pki, Serve

@@ -11,7 +11,7 @@ import pytest
 import trustme
 
 from pytest_activate_ports.emulate.tls import server_context
-from pytest_activate_ports.probes.options import OptionError
+from pytest_activate_ports.prober.probes.options import OptionError
 
 from ..probe_harness import port_of, run_probe
 from .conftest import Pki, Serve

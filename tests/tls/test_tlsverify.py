@@ -13,8 +13,8 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_activate_ports.probes.tlsctx import certificate_facts, describe_failure
-from pytest_activate_ports.probes.tlsverify import (
+from pytest_activate_ports.prober.probes.tlsctx import certificate_facts, describe_failure
+from pytest_activate_ports.prober.probes.tlsverify import (
     TlsParseError,
     decode_name,
     format_name,

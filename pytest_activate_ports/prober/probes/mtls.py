@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     import trustme
 
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 CLIENT_CERT_ALERTS = frozenset({

@@ -24,7 +24,7 @@ from .tlsctx import describe, describe_failure, handshake_facts
 from .trust import ServerTrust, presented
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 MAX_LINES = 64

@@ -12,13 +12,13 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, ClassVar
 
-from ..results import PortState, ProbeResult, ProtocolResult, SubCheck, Target
+from ...results import PortState, ProbeResult, ProtocolResult, SubCheck, Target
 from ..transport import Wire
 
 __all__ = ["MAX_READ", "PeerError", "PortState", "Probe", "ProbeResult", "ProtocolResult", "SubCheck", "Target"]
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...results import TlsConfig
     from .connection import Connection
     from .options import ProbeOptions
 

@@ -24,7 +24,7 @@ from .tls import TlsPolicy
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 HEALTH_PATH = "/v1/sys/health"

@@ -29,7 +29,7 @@ from .tlsctx import client_context
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 TUNNEL_PATH = "/ws/ssh/tunnel"

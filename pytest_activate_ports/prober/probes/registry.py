@@ -14,13 +14,13 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Mapping, TypeVar
 
-from ..suggest import did_you_mean, one_of
+from ...suggest import did_you_mean, one_of
 from ..transport import Wire, tls_from_wire, tls_to_wire
 from .base import Probe
 from .options import OptionError, ProbeOptions
 
 if TYPE_CHECKING:
-    from ..results import TlsConfig
+    from ...results import TlsConfig
 
 P = TypeVar("P", bound=type[Probe])
 BUILT_IN: Mapping[str, str] = {  # kind -> module of this package that registers it

@@ -25,7 +25,7 @@ from .trust import ServerTrust, presented
 from .wire import WireError, cstring, read_answer, seen
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 MAX_GREETING = 8192  # real greetings are ~100 bytes; the 24-bit length must not make us wait for 16 MiB

@@ -24,7 +24,7 @@ from .dial import Dial, unresolvable
 from .probes.base import Probe
 from .reactor import Reactor
 from .resolve import Address, Answer, Resolver
-from .results import HostKey, Job, ProbeResult, Target
+from ..results import HostKey, Job, ProbeResult, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Speaker

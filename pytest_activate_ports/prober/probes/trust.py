@@ -27,7 +27,7 @@ from .options import OptionError, ProbeOptions
 from .tlsctx import client_context, describe, describe_failure, handshake_facts
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .connection import Connection
 
 

@@ -25,7 +25,7 @@ from .tlsverify import TlsParseError
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 HANDSHAKE_ERRORS = (ssl.SSLError, OSError, EOFError)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from ..suggest import did_you_mean, one_of
+from ...suggest import did_you_mean, one_of
 
 
 class OptionError(ValueError):

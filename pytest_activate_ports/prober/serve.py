@@ -22,7 +22,7 @@ from typing import Any
 
 from .engine import Engine
 from .probes.registry import rebuild
-from .results import Job, PortState, ProbeResult
+from ..results import Job, PortState, ProbeResult
 from .transport import Wire, attempts_to_wire, job_from_wire
 
 

@@ -25,7 +25,7 @@ from .trust import ServerTrust, presented
 from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 SSL_REQUEST_CODE = 80877103  # 1234 << 16 | 5679: cannot collide with a protocol version

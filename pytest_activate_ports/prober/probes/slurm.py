@@ -20,7 +20,7 @@ from .registry import register
 from .wire import seen
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 DEFAULT_QUIET_MS = 300

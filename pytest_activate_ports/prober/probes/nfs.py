@@ -23,7 +23,7 @@ from .registry import register
 from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 NFS_PROGRAM = 100003

@@ -18,7 +18,7 @@ from .tls import HANDSHAKE_ERRORS, TlsPolicy
 from .tlsctx import describe_failure
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 WEB_ANSWERED = frozenset(range(200, 400)) | {401, 403}

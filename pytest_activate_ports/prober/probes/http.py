@@ -18,7 +18,7 @@ from .refusals import PLAIN_HTTP_TO_TLS, read_refusal, refusal_text
 from .registry import register
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
 
 TLS_HINT = "check it with probe: https (or tls)"
 

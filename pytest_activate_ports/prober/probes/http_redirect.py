@@ -19,7 +19,7 @@ from .http1 import HttpError, ResponseHead, build_request, describe, exchange, h
 from .registry import register
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 REDIRECTS = frozenset({301, 302, 307, 308})

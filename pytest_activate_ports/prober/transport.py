@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .results import Job, PortState, ProbeResult, ProtocolResult, SubCheck, TlsConfig
+from ..results import Job, PortState, ProbeResult, ProtocolResult, SubCheck, TlsConfig
 
 Wire = Any  # a plain value: what execnet's serializer carries
 ProbeBuilder = Callable[[Wire], Any]  # the probe's configuration -> a probe (the prober's registry)

@@ -19,7 +19,7 @@ from .registry import register
 from .wire import BsonDocument, BsonValue, WireError, ask, decode_bson, encode_bson, seen
 
 if TYPE_CHECKING:
-    from ..spec.model import TlsConfig
+    from ...spec.model import TlsConfig
     from .options import ProbeOptions
 
 OP_REPLY = 1

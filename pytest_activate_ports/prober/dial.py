@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .probes.base import Probe
 from .reactor import Reactor, Timer
-from .results import Job, PortState, ProbeResult, ProtocolResult, Target
+from ..results import Job, PortState, ProbeResult, ProtocolResult, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Spoken
