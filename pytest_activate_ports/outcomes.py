@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Collection
 
 from .results import CheckOutcome, HostKey, Job, ProbeResult
 
@@ -28,14 +29,15 @@ class Outcomes:
         self._cond = threading.Condition()
         self._done: dict[int, tuple[ProbeResult, ...]] = {}
         self._alive: dict[HostKey, bool] = {}
-        self._stopped: str | None = None  # why, once probing ended
+        self._stopped: str | None = None  # why, once all probing ended
+        self._lost: dict[int, str] = {}  # job key -> why its prober stopped before finishing it
         self._awaited: int | HostKey | None = None  # the job key or host a waiting item is blocked on, or ANY
         self._arrived: list[int] = []  # keys finished since the last drain(), in the order they finished
 
     def done(self, key: int) -> bool:
-        """True once job ``key`` has finished."""
+        """True once job ``key`` has finished, or its prober stopped without finishing it."""
         with self._cond:
-            return key in self._done
+            return key in self._done or key in self._lost
 
     def finished(self, job: Job, results: tuple[ProbeResult, ...], alive: bool | None) -> None:
         """Record a finished job and, when this job decided it, its host's liveness (the engine's Observer)."""
@@ -50,10 +52,15 @@ class Outcomes:
             if self._awaited in (key, ANY) or (self._awaited == host and host in self._alive):
                 self._cond.notify_all()
 
-    def stopped(self, reason: str) -> None:
-        """Probing has ended: every item still waiting wakes, and those without a result get ``reason``."""
+    def stopped(self, reason: str, keys: Collection[int] | None = None) -> None:
+        """Probing has ended for the jobs ``keys`` (one prober's), or for all: those without a result get ``reason``."""
         with self._cond:
-            self._stopped = self._stopped or reason
+            if keys is None:
+                self._stopped = self._stopped or reason
+            else:
+                lost = [key for key in keys if key not in self._done and key not in self._lost]
+                self._lost.update((key, reason) for key in lost)
+                self._arrived.extend(lost)
             self._cond.notify_all()
 
     def drain(self, block: bool = True) -> list[int]:
@@ -72,9 +79,9 @@ class Outcomes:
         """Wait until job ``key`` has finished, probing stopped, or ``time.monotonic()`` reaches ``until``; True if finished."""
         with self._cond:
             self._awaited = key
-            self._cond.wait_for(lambda: key in self._done or self._stopped is not None,
+            self._cond.wait_for(lambda: key in self._done or key in self._lost or self._stopped is not None,
                                 timeout=max(0.0, until - time.monotonic()))
-            return key in self._done
+            return key in self._done or key in self._lost
 
     def wait(self, job: Job) -> CheckOutcome:
         """Block until ``job`` has finished, then until its host's liveness is known if it matters.
@@ -85,9 +92,9 @@ class Outcomes:
         key, host = job.key, job.host_key
         with self._cond:
             self._awaited = key
-            self._cond.wait_for(lambda: key in self._done or self._stopped is not None)
+            self._cond.wait_for(lambda: key in self._done or key in self._lost or self._stopped is not None)
             if key not in self._done:
-                raise ProbingStopped(self._stopped or "probing stopped")
+                raise ProbingStopped(self._lost.get(key) or self._stopped or "probing stopped")
             results = self._done[key]
             if any(r.state.answered for r in results):
                 return CheckOutcome(results, True)
