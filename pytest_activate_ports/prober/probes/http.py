@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from .base import Probe, ProtocolResult
 from .connection import Connection
 from .http1 import HttpError, ResponseHead, TlsAnswer, build_request, describe, exchange, host_header
-from .options import OptionError, ProbeOptions
 from .refusals import PLAIN_HTTP_TO_TLS, read_refusal, refusal_text
 from .registry import register
 
 if TYPE_CHECKING:
     from ...spec.model import TlsConfig
+    from .options import ProbeOptions
 
 TLS_HINT = "check it with probe: https (or tls)"
 
@@ -45,7 +45,7 @@ class HttpProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpProbe:
-        return cls(request_path(options), options.statuses("status", frozenset()))
+        return cls(options.request_path(), options.statuses("status", frozenset()))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         host = host_header(conn.target.name, conn.target.spec_port, 80)
@@ -62,12 +62,3 @@ class HttpProbe(Probe):
                                   facts={"status": str(head.status), "server": head.header("Server") or ""})
         return judge_status(head, self.path, self.statuses)
 
-
-def request_path(options: ProbeOptions, key: str = "path", default: str = "/") -> str:
-    """A request path option, validated when the spec is loaded rather than on the wire."""
-    path = options.text(key)
-    if path is None:
-        return default
-    if not path.startswith("/") or any(c in path for c in "\r\n "):
-        raise OptionError(key, f"probe {options.kind}: {key!r} must be a path starting with '/', not {path!r}")
-    return path

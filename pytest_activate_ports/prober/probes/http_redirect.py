@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 from .base import Probe, ProtocolResult, SubCheck
 from .connection import Connection
-from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .registry import register
 
@@ -77,7 +76,7 @@ class HttpRedirectProbe(Probe):
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpRedirectProbe:
         return cls(
-            request_path(options, "path", SECOND_PATH),
+            options.request_path("path", SECOND_PATH),
             options.text("https_host"),
             options.integer("https_port", 443, 1, 65535),
         )

@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
 from .connection import Connection
-from .http import request_path
 from .http1 import HttpError, build_request, describe, exchange, host_header
 from .registry import register
-from .tls import HANDSHAKE_ERRORS, TlsPolicy
-from .tlsctx import describe_failure
+from .tlspolicy import TlsPolicy
+from .tlsctx import HANDSHAKE_ERRORS, describe_failure
 
 if TYPE_CHECKING:
     from ...spec.model import TlsConfig
@@ -37,7 +36,7 @@ class HttpsProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpsProbe:
-        return cls(TlsPolicy.from_options(options, tls), request_path(options), options.statuses("status", WEB_ANSWERED))
+        return cls(TlsPolicy.from_options(options, tls), options.request_path(), options.statuses("status", WEB_ANSWERED))
 
     async def check(self, conn: Connection) -> ProtocolResult:
         secured = await self.policy.establish(conn)

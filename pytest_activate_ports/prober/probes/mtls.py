@@ -40,13 +40,11 @@ from typing import TYPE_CHECKING, Mapping
 
 from .base import Probe, ProtocolResult, SubCheck
 from .connection import Connection
-from .http import request_path
 from .http1 import HttpError, build_request, describe, exchange, host_header
 from .options import OptionError
 from .refusals import CLIENT_CERT_REFUSALS, read_refusal, refusal_text
 from .registry import register
-from .tls import HANDSHAKE_ERRORS
-from .tlsctx import client_context, describe_failure, first_flight, handshake_facts, new_client_context
+from .tlsctx import HANDSHAKE_ERRORS, client_context, describe_failure, first_flight, handshake_facts, new_client_context
 from .tlsctx import describe as describe_tls
 from .tlsverify import ALERTS, Name, TlsParseError, format_name, parse_subject, subject_matches
 
@@ -169,7 +167,7 @@ class MtlsProbe(Probe):
 
     @classmethod
     def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MtlsProbe:
-        path = request_path(options)
+        path = options.request_path()
         try:
             acceptable_ca = tuple((text, parse_subject(text)) for text in options.texts("acceptable_ca"))
         except ValueError as exc:

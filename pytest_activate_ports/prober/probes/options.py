@@ -57,6 +57,15 @@ class ProbeOptions:
             raise OptionError(key, f"probe {self.kind}: {key!r}: no such file {path}")
         return path
 
+    def request_path(self, key: str = "path", default: str = "/") -> str:
+        """An HTTP request path, validated when the spec is loaded rather than on the wire."""
+        path = self.text(key)
+        if path is None:
+            return default
+        if not path.startswith("/") or any(c in path for c in "\r\n "):
+            raise OptionError(key, f"probe {self.kind}: {key!r} must be a path starting with '/', not {path!r}")
+        return path
+
     def integer(self, key: str, default: int, low: int | None = None, high: int | None = None) -> int:
         """An integer option within ``[low, high]``."""
         value = self._get(key)

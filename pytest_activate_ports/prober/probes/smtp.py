@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from .base import PeerError, Probe, ProtocolResult
 from .connection import Connection
 from .registry import register
-from .tls import HANDSHAKE_ERRORS
-from .tlsctx import describe, describe_failure, handshake_facts
+from .tlsctx import HANDSHAKE_ERRORS, describe, describe_failure, handshake_facts
 from .trust import ServerTrust, presented
 
 if TYPE_CHECKING:

@@ -32,6 +32,8 @@ VERSIONS = {
 NEGOTIATED = {"TLSv1": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1,
               "TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 """``SSLObject.version()`` strings as versions that can be compared with a floor."""
+HANDSHAKE_ERRORS = (ssl.SSLError, OSError, EOFError)
+"""What a failed handshake raises: certificate and protocol errors, resets, early EOF."""
 
 
 def new_client_context(

@@ -20,7 +20,7 @@ from .connection import Connection
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header, read_body
 from .registry import register
 from .options import OptionError
-from .tls import TlsPolicy
+from .tlspolicy import TlsPolicy
 from .trust import ServerTrust
 
 if TYPE_CHECKING:

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING
 
 from .base import Probe, ProtocolResult
 from .connection import Connection
-from .http import request_path
 from .http1 import HttpError, ResponseHead, build_request, describe, exchange, host_header
 from .options import OptionError, ProbeOptions
 from .registry import register
-from .tls import HANDSHAKE_ERRORS, TlsPolicy
-from .tlsctx import client_context
+from .tlspolicy import TlsPolicy
+from .tlsctx import HANDSHAKE_ERRORS, client_context
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ class WssProbe(Probe):
         auth = options.flag("accept_auth_required", not headers)
         # The tls probe judges version floors; here the handshake only has to be trustworthy.
         policy = TlsPolicy(ServerTrust(True, tls.ca), None, tls.expiry_warn_days) if options.flag("tls", True) else None
-        return cls(policy, request_path(options, "path", TUNNEL_PATH), headers, auth)
+        return cls(policy, options.request_path("path", TUNNEL_PATH), headers, auth)
 
     async def check(self, conn: Connection) -> ProtocolResult:
         secured = await self.tls.establish(conn) if self.tls else ProtocolResult(True, "plain ws://")
