@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Collection, Mapping
 
 from .spec.model import Expect, FeatureValue, Host, Location, PortRange, Rule, Spec
 
@@ -22,6 +22,7 @@ class Check:
     ports: tuple[int, ...]
     label: str  # "443" or "8192-60000": the port part of the node id
     skip_reason: str | None = None  # set when the rule's ``when`` is false
+    role: str | None = None  # the vantage role it is probed from
 
     @property
     def name(self) -> str:
@@ -81,13 +82,18 @@ def _not_applicable(rule: Rule, features: Mapping[str, FeatureValue]) -> str | N
     return f"not applicable: when '{rule.when.text}' is false ({values}){because}"
 
 
-def plan(spec: Spec, role: str | None) -> Plan:
-    """All checks ``spec`` asks of the vantage ``role`` (every vantage when None)."""
+def plan(spec: Spec, roles: Collection[str]) -> Plan:
+    """All checks ``spec`` asks of the vantages ``roles``, one per (rule, host, port) and vantage.
+
+    A rule that runs from several of ``roles`` is checked from each, and its
+    node ids name the vantage: ``rule[host:443@agent]``.
+    """
     checks: list[Check] = []
     other = 0
     empty: list[str] = []
     for rule in spec.rules:
-        if role is not None and role not in rule.sources:
+        sources = [role for role in rule.sources if role in roles]
+        if not sources:
             other += 1
             continue
         if not rule.targets:
@@ -100,31 +106,31 @@ def plan(spec: Spec, role: str | None) -> Plan:
             ports = [(sample_ports(rule.port_range), labels[0])]
         else:
             ports = [((port,), label) for port, label in zip(rule.ports, labels)]
-        for host_name in rule.targets:
-            host = spec.hosts[host_name]
-            checks.extend(Check(rule, host, sampled, label, skip) for sampled, label in ports)
-    return Plan(tuple(checks), other, tuple(empty), conflicts(checks, role))
+        for source in sources:
+            suffix = f"@{source}" if len(sources) > 1 else ""
+            for host_name in rule.targets:
+                host = spec.hosts[host_name]
+                checks.extend(Check(rule, host, sampled, label + suffix, skip, source) for sampled, label in ports)
+    return Plan(tuple(checks), other, tuple(empty), conflicts(checks))
 
 
-def conflicts(checks: list[Check], role: str | None) -> tuple[Note, ...]:
+def conflicts(checks: list[Check]) -> tuple[Note, ...]:
     """Pairs of applicable rules of which one requires a host's port open and the other forbids it, from one vantage.
 
     Both cannot pass, so one of them is wrong. Ranges are left out: a required range
     only demands an answer, which a refused (forbidden) port gives.
     """
-    required: dict[tuple[str, int, str], Rule] = {}
+    required: dict[tuple[str, int, str | None], Rule] = {}
     found: dict[tuple[str, str, str], tuple[Rule, Rule, list[str]]] = {}
     for check in checks:
         if check.skip_reason is None and check.rule.port_range is None and check.rule.expect is Expect.REQUIRED:
-            for source in (role,) if role is not None else check.rule.sources:
-                required.setdefault((check.host.name, check.ports[0], source), check.rule)
+            required.setdefault((check.host.name, check.ports[0], check.role), check.rule)
     for check in checks:
         if check.skip_reason is None and check.rule.port_range is None and check.rule.expect is Expect.FORBIDDEN:
-            for source in (role,) if role is not None else check.rule.sources:
-                needs = required.get((check.host.name, check.ports[0], source))
-                if needs is not None:
-                    pair = found.setdefault((needs.id, check.rule.id, source), (needs, check.rule, []))
-                    pair[2].append(f"{check.host.name}:{check.ports[0]}")
+            needs = required.get((check.host.name, check.ports[0], check.role))
+            if needs is not None:
+                pair = found.setdefault((needs.id, check.rule.id, check.role or "-"), (needs, check.rule, []))
+                pair[2].append(f"{check.host.name}:{check.ports[0]}")
     return tuple(Note(forbids.location, f"rule {forbids.id!r} forbids {', '.join(targets)} from {source}, which rule "
                                         f"{needs.id!r} ({needs.location}) requires open; both cannot pass, so one of them is wrong")
                  for (_, _, source), (needs, forbids, targets) in found.items())

@@ -72,7 +72,7 @@ class PortCheckItem(pytest.Item):
     """One port of one host under one rule; reads its result from the session's probing."""
 
     # pytest's Node keeps a __dict__; slots keep our per-item state out of it (less memory per item).
-    __slots__ = ("check", "secrets", "outcome", "verdict")
+    __slots__ = ("check", "secrets", "outcome", "verdict", "vantage")
 
     def __init__(self, *, check: Check, secrets: frozenset[str] = frozenset(), **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -80,7 +80,10 @@ class PortCheckItem(pytest.Item):
         self.secrets = secrets  # values from secret-named variables: never shown in any message
         self.outcome: CheckOutcome | None = None
         self.verdict: Verdict | None = None
+        self.vantage: dict[str, str] | None = None  # the facts of the vantage it was probed from, once probed
         rule = check.rule
+        if check.role:
+            self.extra_keyword_matches.add(check.role)  # `-k agent` selects a vantage's checks
         self.add_marker(shared_mark(f"activate_{rule.expect.value}"))
         self.add_marker(shared_mark(f"activate_{rule.probe.kind.replace('-', '_')}"))
 
@@ -92,6 +95,9 @@ class PortCheckItem(pytest.Item):
             self.outcome = probing.outcome(self.check)
         except ProbingStopped as exc:
             raise CheckError(str(exc)) from None
+        finally:
+            run = self.config.stash[RUN]
+            self.vantage = {"where": run.shown.get(self.check.role or "", "local"), **probing.facts(self.check.role)}
         self.verdict = self._redacted(judge(self.check, self.outcome))
         if self.verdict.outcome is Outcome.ERROR:
             raise CheckError(self.verdict.message)

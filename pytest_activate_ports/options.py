@@ -35,6 +35,7 @@ class Settings:
     spec_glob: str | None
     repeated_roles: tuple[str, ...] = ()  # every --activate-role when given more than once: a usage error
     prober: str = DEFAULT_PROBER
+    vantages: tuple[tuple[str, str], ...] = ()  # (role, WHERE) per --activate-vantage, in the order given
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -58,7 +59,11 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--activate-prober", metavar="WHERE",
                     help="where probes run: 'thread' (in pytest's process), 'process' (a prober process fed over an "
                          "execnet channel) or 'auto' (default: process from 1000 probed checks on, where it is faster)")
+    group.addoption("--activate-vantage", action="append", default=[], metavar="ROLE=WHERE",
+                    help="probe ROLE's checks from WHERE: 'local' or an execnet gateway spec (ssh=[user@]host, "
+                         "popen//python=CMD, ...); repeatable, every given role runs in this run")
     parser.addini("activate_spec", "port spec(s) to collect", type="args", default=[])
+    parser.addini("activate_vantages", "ROLE=WHERE per line: probe ROLE's checks from WHERE", type="linelist", default=[])
     parser.addini("activate_role", "vantage role of this run", default="")
     parser.addini("activate_timeout", "per-probe timeout in seconds", default="")
     parser.addini("activate_concurrency", "probes in flight at once", default="")
@@ -115,6 +120,7 @@ def read(config: pytest.Config) -> Settings:
     if prober not in PROBERS:
         raise pytest.UsageError(f"--activate-prober must be one of: {', '.join(PROBERS)}, not {prober!r}")
     roles = config.getoption("activate_role")
+    vantages = _vantages(config.getoption("activate_vantage") or [str(line) for line in config.getini("activate_vantages")])
     return Settings(
         specs=tuple(spec.resolve() for spec in specs),
         role=pick("activate_role", "activate_role") or None,
@@ -127,7 +133,29 @@ def read(config: pytest.Config) -> Settings:
         spec_glob=str(config.getini("activate_spec_glob")) or None,
         repeated_roles=tuple(roles) if len(roles) > 1 else (),
         prober=prober,
+        vantages=vantages,
     )
+
+
+def _vantages(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``ROLE=WHERE`` values as (role, where), each WHERE checked before any traffic."""
+    found: dict[str, str] = {}
+    for raw in values:
+        role, sep, where = (part.strip() for part in raw.partition("="))
+        if not role or not sep or not where:
+            raise pytest.UsageError(f"--activate-vantage expects ROLE=WHERE (WHERE: local, ssh=HOST, popen//python=CMD, ...), got {raw!r}")
+        if role in found:
+            raise pytest.UsageError(f"--activate-vantage: role {role!r} is given twice ({found[role]} and {where}); "
+                                    "a role is probed from one place")
+        if where != "local":
+            from .where import check_where  # execnet is imported only when a gateway is given
+
+            try:
+                check_where(where)
+            except ValueError as exc:
+                raise pytest.UsageError(f"--activate-vantage {role}={where}: {exc}") from None
+        found[role] = where
+    return tuple(found.items())
 
 
 def spec_argument_hint(error: pytest.UsageError, config: pytest.Config) -> pytest.UsageError:

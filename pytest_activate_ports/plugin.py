@@ -92,7 +92,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     run = session.config.stash[RUN]
     if session.config.option.collectonly or not checks:
         return (yield)
-    run.probing = Probing(checks, run.settings, xdist_workers(session.config))
+    run.probing = Probing(checks, run.settings, xdist_workers(session.config), run.vantages)
     run.probing.start()
     try:
         return (yield)

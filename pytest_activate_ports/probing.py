@@ -8,7 +8,10 @@ group asks (see :mod:`.distribute`), so no port is dialled by two workers.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+import platform
+import socket
+from collections import Counter
+from typing import Mapping, Protocol, Sequence
 
 from .checks import Check
 from .distribute import xdist_group
@@ -22,6 +25,7 @@ from .results import CheckOutcome, Job
 # no longer shares the GIL with the prober's (bench, 2 cores: 20 checks 1.63 vs 1.43 s, 1,000 checks
 # about even, 10,000 checks 11.3-12.6 vs 17.1 s; bench/results/latest.md).
 PROCESS_FROM = 1000
+LOCAL_FACTS = {"hostname": socket.gethostname(), "python": platform.python_version()}  # a thread's vantage: this process
 
 
 class Runner(Protocol):
@@ -48,20 +52,24 @@ def job_of(check: Check, key: int) -> Job:
 
 
 class Probing:
-    """One session's jobs, what runs them, and where their outcomes wait for the items."""
+    """One session's jobs, the prober of each vantage that runs them, and where their outcomes wait for the items."""
 
-    def __init__(self, checks: Sequence[Check], settings: Settings, workers: int | None = None) -> None:
-        """Probe ``checks``; on a pytest-xdist worker (``workers`` set), a host group at a time, on demand."""
+    def __init__(self, checks: Sequence[Check], settings: Settings, workers: int | None = None,
+                 vantages: Mapping[str, str] | None = None) -> None:
+        """Probe ``checks``, each from its role's vantage (``vantages``: role -> WHERE; a role not named is local).
+
+        On a pytest-xdist worker (``workers`` set) jobs go out a host group at a
+        time, on demand, and a vantage's prober starts with its first job.
+        """
         self._jobs = {id(check): job_of(check, key) for key, check in enumerate(checks)}
+        self._role = {self._jobs[id(check)].key: check.role for check in checks}
         self.timeout = settings.timeout
         self.outcomes = Outcomes()
-        self._runner: Runner
-        if prober_for(settings.prober, len(checks)) == "process":
-            from .vantages import ProcessProber  # execnet costs ~30 ms to import: only when a process is wanted
-
-            self._runner = ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
-        else:
-            self._runner = Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        self._settings = settings
+        self._where = dict(vantages or {})
+        counts = Counter(check.role for check in checks)
+        self._runners: dict[str | None, Runner] = {role: self._runner(role, count) for role, count in counts.items()}
+        self._started: set[str | None] = set()
         self._group_of: dict[int, list[Job]] | None = None  # job key -> the jobs of its group, when on demand
         self._submitted: set[int] = set()
         if workers:
@@ -72,17 +80,44 @@ class Probing:
                 self._group_of[job.key] = groups.setdefault(xdist_group(check, workers), [])
                 self._group_of[job.key].append(job)
 
+    def _runner(self, role: str | None, checks: int) -> Runner:
+        """The prober for ``role``'s ``checks``: a thread or process here, or a vantage's behind a gateway."""
+        settings, where = self._settings, self._where.get(role or "", "local")
+        if where == "local" and prober_for(settings.prober, checks) == "thread":
+            return Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        from .vantages import ProcessProber  # execnet costs ~30 ms to import: only when a process is wanted
+
+        if where == "local":
+            return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes,
+                             where=where, name=f"vantage {role}")
+
     def start(self) -> None:
-        self._runner.start()
+        """Start probing: every job now, or (on demand) nothing until an item asks."""
         if self._group_of is None:
             self._submit(list(self._jobs.values()))
 
     def close(self) -> None:
-        self._runner.close()
+        for role in self._started:
+            self._runners[role].close()
 
     def _submit(self, jobs: Sequence[Job]) -> None:
         self._submitted.update(job.key for job in jobs)
-        self._runner.submit(jobs)
+        by_role: dict[str | None, list[Job]] = {}
+        for job in jobs:
+            by_role.setdefault(self._role[job.key], []).append(job)
+        for role, share in by_role.items():
+            runner = self._runners[role]
+            if role not in self._started:
+                self._started.add(role)
+                runner.start()
+            runner.submit(share)
+
+    def facts(self, role: str | None) -> dict[str, str]:
+        """What is known of ``role``'s vantage: its hostname and Python (this process's for a thread), once up."""
+        facts = dict(getattr(self._runners.get(role), "facts", None) or LOCAL_FACTS)
+        facts.pop("pid", None)
+        return facts
 
     def probed(self, check: Check) -> bool:
         """True when ``check`` is one of this session's probed checks."""

@@ -28,6 +28,8 @@ class ActivateRun:
         self.errors: dict[Path, SpecError] = {}
         self.plans: dict[Path, Plan] = {}
         self.role: str | None = settings.role
+        self.vantages: dict[str, str] = {}  # role -> WHERE of each vantage; empty: one local vantage, `role`
+        self.shown: dict[str, str] = {}  # role -> WHERE as output and evidence show it: credentials removed
         self.probing: Probing | None = None  # while the run loop runs: the checks' jobs and their engine
 
     def load(self, path: Path) -> None:
@@ -45,7 +47,17 @@ class ActivateRun:
         """
         self._override()
         self._settle_role()
-        self.plans = {path: plan(spec, self.role) for path, spec in self.specs.items()}
+        roles = self.roles
+        self.plans = {path: plan(spec, roles) for path, spec in self.specs.items()}
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The vantage roles this run probes from."""
+        return tuple(self.vantages) or ((self.role,) if self.role else ())
+
+    def where(self, role: str | None) -> str:
+        """Where ``role``'s checks are probed from: ``local`` or an execnet gateway spec."""
+        return self.vantages.get(role or "", "local")
 
     def _override(self) -> None:
         hosts = {name for spec in self.specs.values() for name in spec.hosts}
@@ -72,17 +84,30 @@ class ActivateRun:
             raise pytest.UsageError(f"--activate-role is given {len(self.settings.repeated_roles)} times "
                                     f"({', '.join(self.settings.repeated_roles)}); a run is on one vantage: "
                                     f"give it once, one run per vantage role ({', '.join(vantages)})")
-        if self.role is None:
+        if self.settings.vantages:
+            self._settle_vantages(vantages, known)
+        elif self.role is None:
             if len(vantages) > 1:
                 raise pytest.UsageError(
                     f"the spec has rules from several vantages; choose one with --activate-role: {one_of(vantages)}")
             self.role = next(iter(vantages), None)
-        elif self.role not in known:
-            raise pytest.UsageError(f"--activate-role: unknown role {self.role!r}{did_you_mean(self.role, known)}; "
-                                    f"roles with rules: {', '.join(vantages)}")
-        elif self.role not in vantages:
-            raise pytest.UsageError(f"--activate-role: no rule runs from {self.role!r} (it is a target, not a vantage); "
-                                    f"roles with rules: {', '.join(vantages)}")
+        else:
+            _check_vantage("--activate-role", self.role, known, vantages)
+
+    def _settle_vantages(self, vantages: dict[str, None], known: set[str]) -> None:
+        """``--activate-vantage`` roles (and ``--activate-role``, probed from here) are each a vantage with rules."""
+        given, here = dict(self.settings.vantages), self.settings.role
+        if here is not None and here in given:
+            raise pytest.UsageError(f"--activate-role {here} is also given as --activate-vantage {here}={given[here]}; "
+                                    f"name each role once (--activate-vantage {here}=local probes it from here)")
+        chosen = {**({here: "local"} if here is not None else {}), **given}
+        for role in chosen:
+            _check_vantage("--activate-vantage" if role in given else "--activate-role", role, known, vantages)
+        from .where import shown_where  # execnet is imported only when vantages are given
+
+        self.vantages = chosen
+        self.shown = {role: where if where == "local" else shown_where(where) for role, where in chosen.items()}
+        self.role = None  # several vantages: each check carries its own role
 
     def header(self) -> str | None:
         """The report lines: spec, role, checks, not applicable; then one line per note."""
@@ -92,7 +117,9 @@ class ActivateRun:
         checks = sum(len(p.checks) - p.not_applicable for p in self.plans.values())
         na = sum(p.not_applicable for p in self.plans.values())
         other = sum(p.other_roles for p in self.plans.values())
-        line = f"activate: spec {names}, role {self.role or '-'}, {counted(checks, 'check')}, {na} not applicable"
+        where = f"vantages {', '.join(f'{role} ({shown})' for role, shown in self.shown.items())}" \
+            if self.shown else f"role {self.role or '-'}"
+        line = f"activate: spec {names}, {where}, {counted(checks, 'check')}, {na} not applicable"
         if other:
             line += f", {counted(other, 'rule')} for other roles not collected"
         empty = [rule for p in self.plans.values() for rule in p.without_hosts]
@@ -105,6 +132,16 @@ class ActivateRun:
         if path not in self.specs:
             return ()
         return (*(self.plans[path].conflicts if path in self.plans else ()), *unchecked_hosts(self.specs[path]))
+
+
+def _check_vantage(option: str, role: str, known: set[str], vantages: dict[str, None]) -> None:
+    """``role`` (given with ``option``) must be a role some rule runs from."""
+    if role not in known:
+        raise pytest.UsageError(f"{option}: unknown role {role!r}{did_you_mean(role, known)}; "
+                                f"roles with rules: {', '.join(vantages)}")
+    if role not in vantages:
+        raise pytest.UsageError(f"{option}: no rule runs from {role!r} (it is a target, not a vantage); "
+                                f"roles with rules: {', '.join(vantages)}")
 
 
 def _feature(spec: Spec, name: str, text: str) -> FeatureValue:

@@ -53,7 +53,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return (yield)
     if call.when == "teardown" and junit.per_testcase(item.config):
         run = recorder.run
-        item.user_properties.extend(redact(Observation.of(item).properties(run.role), _secrets(run)))
+        item.user_properties.extend(redact(Observation.of(item).properties(), _secrets(run)))
     report = yield
     entry = recorder.observe(item, report)
     if entry.done and is_worker(item.config):
@@ -107,10 +107,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         return
     rows = recorder.rows()
     if rows:
-        grid = matrix.cells((row.host, row.port, row.outcome) for row in rows)
         width = shutil.get_terminal_size().columns
-        title = f"activate port matrix (role {recorder.run.role or '-'})"
-        matrix.write(terminalreporter, title, matrix.render(grid, width), matrix.counts_line(recorder.summary()))
+        blocks: dict[str | None, list[matrix.Line]] = {}
+        for role in dict.fromkeys(row.role for row in rows):  # one block per vantage, in spec order
+            grid = matrix.cells((row.host, row.port.removesuffix(f"@{role}"), row.outcome) for row in rows if row.role == role)
+            blocks[role] = matrix.render(grid, width)
+        shown = recorder.run.shown
+        titles = [f"activate port matrix (vantage {role}, {shown[role]})" if role in shown
+                  else f"activate port matrix (role {role or '-'})" for role in blocks]
+        matrix.write(terminalreporter, list(zip(titles, blocks.values())), matrix.counts_line(recorder.summary()))
     warnings = recorder.warnings()
     if warnings and config.get_verbosity() >= -1:
         # A pass with a warning (a certificate expiring soon) must not hide behind a dot.

@@ -55,6 +55,7 @@ def suite_properties(config: pytest.Config, run: ActivateRun, recorder: Recorder
     props = [("activate.spec", f"{spec.path} sha256={spec.sha256}") for spec in run.specs.values()]
     props += [
         ("activate.role", run.role or ""),
+        *(("activate.vantage", f"{role}={where}") for role, where in run.shown.items()),
         ("activate.summary", f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped, "
                              f"{counts['error']} errors; {counts['required_ok']} required ok, "
                              f"{counts['optional_ok']} optional ok, {counts['forbidden_ok']} forbidden ok"),

@@ -86,15 +86,16 @@ def counts_line(counts: Mapping[str, int]) -> Line:
     return [Mark("activate: "), Mark(", ".join(parts), "red" if bad else "green")]
 
 
-def write(reporter: pytest.TerminalReporter, title: str, lines: list[Line], summary: Line) -> None:
-    """Write the matrix (verbosity >= 0) and the counts (verbosity >= -1); -qq shows neither."""
+def write(reporter: pytest.TerminalReporter, blocks: list[tuple[str, list[Line]]], summary: Line) -> None:
+    """Write each (title, matrix) block (verbosity >= 0) and the counts (verbosity >= -1); -qq shows neither."""
     verbosity = reporter.config.get_verbosity()
     if verbosity < -1:
         return
-    if verbosity >= 0 and lines:
-        reporter.write_sep("-", title)
-        for line in lines:
-            _write(reporter, line)
+    if verbosity >= 0 and any(lines for _, lines in blocks):
+        for title, lines in blocks:
+            reporter.write_sep("-", title)
+            for line in lines:
+                _write(reporter, line)
         _write(reporter, [Mark(LEGEND)])
     _write(reporter, summary)
 

@@ -88,10 +88,11 @@ class Observation:
     check: Check
     outcome: CheckOutcome | None  # None: never probed (not applicable, or the run stopped first)
     verdict: Verdict | None
+    vantage: dict[str, str] | None = None  # where it was probed from: WHERE as shown, the vantage's hostname and Python
 
     @classmethod
     def of(cls, item: PortCheckItem) -> Observation:
-        return cls(item.nodeid, item.check, item.outcome, item.verdict)
+        return cls(item.nodeid, item.check, item.outcome, item.verdict, item.vantage)
 
     @property
     def address(self) -> str:
@@ -119,13 +120,14 @@ class Observation:
             return None
         return _ms(max(r.elapsed for r in self.outcome.results))
 
-    def properties(self, role: str | None) -> list[tuple[str, str]]:
+    def properties(self) -> list[tuple[str, str]]:
         """The ``activate.*`` JUnit testcase properties."""
         rule = self.check.rule
         elapsed = self.elapsed_ms
         return [
             ("activate.rule", rule.id),
-            ("activate.role", role or ""),
+            ("activate.role", self.check.role or ""),
+            *((("activate.vantage", self.vantage["where"]),) if self.vantage else ()),
             ("activate.host", self.check.host.name),
             ("activate.address", self.address),
             ("activate.port", self.check.label),
@@ -144,6 +146,8 @@ class Observation:
         return {
             "nodeid": self.nodeid,
             "spec": spec,
+            "role": check.role,
+            "vantage": self.vantage,
             "rule": rule.id,
             "host": check.host.name,
             "address": self.address,

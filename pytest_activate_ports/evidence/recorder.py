@@ -99,6 +99,7 @@ class Row(NamedTuple):
     expect: str
     outcome: str
     warnings: Sequence[str]
+    role: str | None
 
 
 WORKER_RECORD = "activate_record"  # the teardown report attribute that carries a worker's record
@@ -190,6 +191,7 @@ class Recorder:
             "python": platform.python_version(),
             "pytest": pytest.__version__,
             "role": self.run.role,
+            "vantages": [{"role": role, "where": shown} for role, shown in self.run.shown.items()],
             "runner": {"hostname": socket.gethostname(), "platform": platform.platform()},
             "started": self.started,
             "finished": self.finished,
@@ -199,7 +201,7 @@ class Recorder:
                 "per_host": settings.per_host,
                 "hosts": dict(settings.hosts),
                 "features": dict(settings.features),
-                "args": list(self.config.invocation_params.args),
+                "args": self._args(),
             },
             "specs": [spec_json(spec) for spec in self.run.specs.values()],
             "summary": self.summary(),
@@ -207,6 +209,14 @@ class Recorder:
             "deselected": self.deselected,
             "collection_errors": self.collection_errors,
         }
+
+    def _args(self) -> list[str]:
+        """The command line, each WHERE of a vantage shown without its credentials."""
+        args = list(self.config.invocation_params.args)
+        for role, shown in self.run.shown.items():
+            where = self.run.vantages[role]
+            args = [arg.replace(where, shown) for arg in args]
+        return args
 
     def _done(self, nodeid: str) -> bool:
         entry = self.entries.get(nodeid)
@@ -231,7 +241,7 @@ class Recorder:
         """
         if self._rows is None:
             self._rows = [self._row(nodeid, entry) for nodeid, entry in self._in_order(self.entries)]
-            self._rows += [Row(r["nodeid"], r["host"], r["port"], r["expect"], r["outcome"], r["warnings"])
+            self._rows += [Row(r["nodeid"], r["host"], r["port"], r["expect"], r["outcome"], r["warnings"], r["role"])
                            for _, r in self._in_order(self.remote)]
         return self._rows
 
@@ -240,7 +250,7 @@ class Recorder:
         observation = entry.observation
         check = observation.check
         warnings = observation.verdict.warnings if observation.verdict else ()
-        return Row(nodeid, check.host.name, check.label, check.rule.expect.value, entry.outcome, warnings)
+        return Row(nodeid, check.host.name, check.label, check.rule.expect.value, entry.outcome, warnings, check.role)
 
     def warnings(self) -> list[str]:
         """Every check's warnings (a certificate about to expire...), one line each, named by node id."""

@@ -11,7 +11,7 @@ from .conftest import INTERNET_NODES, SCHEMAS, run_vantage
 
 xmlschema = pytest.importorskip("xmlschema", reason="xmlschema (test extra) validates JUnit files against the XSDs")
 
-PROPERTY_NAMES = ["activate.rule", "activate.role", "activate.host", "activate.address", "activate.port",
+PROPERTY_NAMES = ["activate.rule", "activate.role", "activate.vantage", "activate.host", "activate.address", "activate.port",
                   "activate.expect", "activate.probe", "activate.observed", "activate.elapsed_ms", "activate.reason"]
 WARNING = "activate: junit_family=xunit2 forbids per-testcase <properties>*add 'junit_family = xunit1' to the [[]pytest[]] section*"
 

@@ -89,7 +89,7 @@ def test_report_names_the_vantage_a_record_was_dialled_from(two_vantages: tuple[
     (tmp_path / "all.json").write_text(json.dumps(combined))
     _, markdown, _ = report(capsys, tmp_path / "all.json", "--format", "md")
     runners = [line.split(" | ")[1] for line in markdown.split("## Vantages")[1].splitlines()[4:6]]
-    assert runners == [combined["runner"]["hostname"], "ssh=ops@hpc-login hpc-login"]
+    assert runners == [f"local {combined['runner']['hostname']}", "ssh=ops@hpc-login hpc-login"]
 
 
 def test_report_markdown_makes_hostile_record_text_inert(two_vantages: tuple[Path, Path],
