@@ -46,8 +46,8 @@ def add_options(parser: pytest.Parser) -> None:
     # Appended, so that a second --activate-role is reported instead of silently replacing the first.
     group.addoption("--activate-role", action="append", default=[], metavar="ROLE",
                     help="the vantage this run is on; only rules 'from' it run")
-    group.addoption("--activate-host", action="append", default=[], metavar="NAME=ADDR",
-                    help="override a host's address; repeatable")
+    group.addoption("--activate-host", action="append", default=[], metavar="NAME[@ROLE]=ADDR",
+                    help="override a host's address (as seen from vantage ROLE only, with @ROLE); repeatable")
     group.addoption("--activate-feature", action="append", default=[], metavar="NAME[=VALUE]",
                     help="override a feature toggle (NAME alone means true); repeatable")
     group.addoption("--activate-timeout", metavar="SECONDS", help=f"per-probe timeout (default {DEFAULT_TIMEOUT:g})")

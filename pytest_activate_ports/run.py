@@ -48,20 +48,35 @@ class ActivateRun:
         self._override()
         self._settle_role()
         roles = self.roles
-        self.plans = {path: plan(spec, roles) for path, spec in self.specs.items()}
+        self.plans = {path: self._seen_from(plan(spec, roles)) for path, spec in self.specs.items()}
 
     @property
     def roles(self) -> tuple[str, ...]:
         """The vantage roles this run probes from."""
         return tuple(self.vantages) or ((self.role,) if self.role else ())
 
-    def where(self, role: str | None) -> str:
-        """Where ``role``'s checks are probed from: ``local`` or an execnet gateway spec."""
-        return self.vantages.get(role or "", "local")
+    def _seen_from(self, planned: Plan) -> Plan:
+        """``planned`` with each ``--activate-host NAME@ROLE=ADDR`` applied to the checks ``ROLE`` probes.
+
+        A host may have another address from another vantage (a load balancer's
+        public name from the internet, its private one from the pods).
+        """
+        seen = {tuple(key.split("@", 1)): address for key, address in self.settings.hosts.items() if "@" in key}
+        if not seen:
+            return planned
+        known = {r for s in self.specs.values() for r in s.roles}
+        for name, role in seen:
+            if role not in known:
+                raise pytest.UsageError(f"--activate-host {name}@{role}: unknown role {role!r}{did_you_mean(role, known)}; "
+                                        f"{one_of(known)}")
+        checks = tuple(dataclasses.replace(check, host=dataclasses.replace(check.host, address=bare_address(seen[key])))
+                       if (key := (check.host.name, check.role or "")) in seen else check for check in planned.checks)
+        return dataclasses.replace(planned, checks=checks)
 
     def _override(self) -> None:
         hosts = {name for spec in self.specs.values() for name in spec.hosts}
-        for name in self.settings.hosts:
+        for key in self.settings.hosts:
+            name = key.split("@", 1)[0]
             if self.specs and name not in hosts:
                 raise pytest.UsageError(f"--activate-host: unknown host {name!r}{did_you_mean(name, hosts)}; {one_of(hosts)}")
         features = {name for spec in self.specs.values() for name in spec.features}

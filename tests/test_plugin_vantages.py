@@ -149,3 +149,24 @@ def test_plugin_vantages_under_xdist_each_worker_reaches_its_vantages(pytester: 
     records = json.loads((pytester.path / "all.json").read_text())["records"]
     assert sorted((r["role"], r["vantage"]["where"]) for r in records) == sorted(
         [("internet", "local")] * 2 + [("agent", GATEWAY)] * 3)
+
+
+def test_plugin_host_address_as_seen_from_one_vantage(pytester: pytest.Pytester, write_spec: SpecWriter,
+                                                      listener: Listener, refused_port: int) -> None:
+    spec = two_role_spec(write_spec, listener.port, refused_port)
+    # From the agent, lb is 127.0.0.2, where nothing listens: its tunnel check must fail, the internet's ui still passes.
+    result = vantage_run(pytester, spec, "--activate-vantage", "internet=local", "--activate-vantage", "agent=local",
+                         "--activate-host", "lb@agent=127.0.0.2", "--activate-evidence", "all.json", "-v")
+    result.assert_outcomes(passed=2, failed=3)
+    assert f"ui[lb:{listener.port}] PASSED" in result.stdout.str()
+    assert f"tunnel[lb:{listener.port}] FAILED" in result.stdout.str()
+    addresses = {(r["role"], r["address"]) for r in json.loads((pytester.path / "all.json").read_text())["records"]}
+    assert addresses == {("internet", "127.0.0.1"), ("agent", "127.0.0.2")}
+
+
+def test_plugin_host_address_for_an_unknown_role_is_a_usage_error(pytester: pytest.Pytester, write_spec: SpecWriter,
+                                                                  listener: Listener, refused_port: int) -> None:
+    spec = two_role_spec(write_spec, listener.port, refused_port)
+    result = vantage_run(pytester, spec, "--activate-vantage", "agent=local", "--activate-host", "lb@agnet=127.0.0.2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--activate-host lb@agnet: unknown role 'agnet' (did you mean 'agent'?)" in result.stderr.str()
