@@ -5,11 +5,12 @@ source (:mod:`.ship`), it runs the same engine as pytest's own process, but
 here its CPU does not compete with pytest's thread for the GIL. The channel
 protocol, all plain data (see :mod:`.transport`):
 
-- in: settings ``{"timeout", "concurrency", "per_host"}``, then any number of
-  ``("jobs", [job, ...])``, then ``("close",)``;
-- out: ``("ready", {"hostname", "python"})``, then batches ``[(key, attempts,
-  alive), ...]`` as jobs finish (``alive`` is the host's liveness once that
-  job decided it, else None), then ``("stopped", reason)``.
+- in: settings ``{"timeout", "concurrency", "per_host", "heartbeat"}``, then
+  any number of ``("jobs", [job, ...])``, then ``("close",)``;
+- out: ``("ready", {"hostname", "python", "pid"})``, then batches ``[(key,
+  attempts, alive), ...]`` as jobs finish (``alive`` is the host's liveness
+  once that job decided it, else None), with ``("alive", None)`` every
+  ``heartbeat`` seconds in between, then ``("stopped", reason)``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from .engine import Engine
 from .probes.registry import rebuild
-from ..results import Job, PortState, ProbeResult
+from ..results import Job, Offence, PortSet, PortState, ProbeResult, RangeSummary
 from .transport import Wire, attempts_to_wire, job_from_wire
 
 
@@ -47,11 +48,18 @@ class Stream:
             self._pending.append((job.key, attempts_to_wire(results), alive))
             self._cond.notify()
 
-    def failed(self, key: int, ports: Wire, message: str) -> None:
-        """A job that could not even be built here (a probe option this vantage cannot satisfy)."""
-        results = tuple(ProbeResult(int(port), int(port), PortState.ERROR, message, 0.0) for port in ports)
+    def failed(self, job: Wire, message: str) -> None:
+        """A job that could not even be built here (a probe option this vantage cannot satisfy): every port an error."""
+        ports = PortSet.parse(job[3])
+        results: tuple[ProbeResult, ...]
+        if job[6] is None:
+            results = tuple(ProbeResult(port, port, PortState.ERROR, message, 0.0) for port in ports)
+        else:  # a range: one offence standing for all its ports
+            first = ProbeResult(next(iter(ports), 0), next(iter(ports), 0), PortState.ERROR, message, 0.0)
+            results = RangeSummary([Offence.of(first, ports, 0.0)], {PortState.ERROR: len(ports)},
+                                   {PortState.ERROR: ports}, 0.0)
         with self._cond:
-            self._pending.append((key, attempts_to_wire(results), None))
+            self._pending.append((job[0], attempts_to_wire(results), None))
             self._cond.notify()
 
     def stopped(self, reason: str) -> None:
@@ -75,11 +83,23 @@ class Stream:
         self._sender.join()
 
 
+def heartbeat(channel: Any, every: float, done: threading.Event) -> None:
+    """Say "alive" every ``every`` seconds until ``done``: the pytest side knows a stalled vantage by its silence."""
+    while not done.wait(every):
+        try:
+            channel.send(("alive", None))
+        except (OSError, EOFError, ValueError):  # the channel is gone: serve() is ending too
+            return
+
+
 def serve(channel: Any) -> None:
     """Run jobs from ``channel`` until told to close (or the channel goes away)."""
     settings = channel.receive()
     channel.send(("ready", {"hostname": socket.gethostname(), "python": platform.python_version(), "pid": os.getpid()}))
     stream = Stream(channel)
+    beating = threading.Event()
+    threading.Thread(target=heartbeat, args=(channel, float(settings["heartbeat"]), beating),
+                     name="activate-prober-heartbeat", daemon=True).start()
     engine = Engine([], float(settings["timeout"]), int(settings["concurrency"]), int(settings["per_host"]), stream)
     engine.start()
     try:
@@ -92,8 +112,9 @@ def serve(channel: Any) -> None:
                 try:
                     jobs.append(job_from_wire(data, rebuild))
                 except Exception as exc:  # noqa: BLE001 - one unbuildable job is an error for that job only
-                    stream.failed(data[0], data[3], f"the prober could not build this probe: {type(exc).__name__}: {exc}")
+                    stream.failed(data, f"the prober could not build this probe: {type(exc).__name__}: {exc}")
             engine.submit(jobs)
     finally:
+        beating.set()
         engine.close()  # tells the stream it stopped
         stream.join()
