@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Collection
+from typing import Collection, Protocol
 
 from .results import CheckOutcome, HostKey, Job, ProbeResult
 
@@ -20,6 +20,14 @@ ANY = -1  # what a waiter blocked on "whichever job finishes next" waits on
 
 class ProbingStopped(Exception):
     """Probing stopped (Ctrl-C, SIGTERM, a crash, a prober that died) before this check was probed."""
+
+
+class Sink(Protocol):
+    """What a prober reports to: finished jobs, and that it stopped (for its jobs ``keys``, or for all)."""
+
+    def finished(self, job: Job, results: tuple[ProbeResult, ...], alive: bool | None) -> None: ...
+
+    def stopped(self, reason: str, keys: Collection[int] | None = None) -> None: ...
 
 
 class Outcomes:
@@ -50,6 +58,13 @@ class Outcomes:
             # Wake the waiting item only for what it waits on: every needless wake-up
             # is a GIL hand-over taken from pytest's own per-item work.
             if self._awaited in (key, ANY) or (self._awaited == host and host in self._alive):
+                self._cond.notify_all()
+
+    def alive(self, host: HostKey, alive: bool) -> None:
+        """Record ``host``'s liveness when no job's finish carries it (the probers of a fanout decided it together)."""
+        with self._cond:
+            self._alive.setdefault(host, alive)
+            if self._awaited == host:
                 self._cond.notify_all()
 
     def stopped(self, reason: str, keys: Collection[int] | None = None) -> None:
