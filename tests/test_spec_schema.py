@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+import trustme
 import yaml
 
 from pytest_activate_ports.onboarding import init
@@ -187,7 +188,7 @@ def test_schema_lists_exactly_the_options_each_probe_reads(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", sorted(registry.kinds()))
 def test_schema_option_samples_build_the_probe(kind: str, tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("a file that exists\n")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # read when the probe is built
     values = {name: _sample(SCHEMA["definitions"]["probe_options"][kind]["properties"][name]) for name in _option_names(kind)}
     if kind == "vault":
         values["tls"] = True  # ca and verify apply to Vault's certificate only with tls: true

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import execnet
 import pytest
+import trustme
 
 from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.prober.probes.material import Identity, Pem, TlsMaterial
+from pytest_activate_ports.prober.probes.postgres import PostgresProbe
 from pytest_activate_ports.results import Job, PortState, ProbeResult, ProtocolResult, SubCheck, TlsConfig
 from pytest_activate_ports.prober.transport import (attempt_from_wire, attempt_to_wire, job_from_wire, job_to_wire,
                                              tls_from_wire, tls_to_wire)
@@ -47,17 +50,48 @@ def test_transport_rejects_what_is_not_an_attempt(bad: tuple[object, ...]) -> No
 
 
 def test_transport_job_rebuilds_its_probe_from_the_configuration(tmp_path: Path) -> None:
-    (tmp_path / "ca.pem").write_text("not read here")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     tls = TlsConfig(ca=tmp_path / "ca.pem", expiry_warn_days=30)
     probe = registry.build("https", {"path": "/api/health", "status": [200, 204]}, tls, tmp_path)
     job = Job(7, "lb", "lb.example", (443, 8443), {443: 20443}, probe)
     wire = execnet.loads(execnet.dumps(job_to_wire(job)))
     again = job_from_wire(wire, registry.rebuild)
-    assert (again.key, again.host, again.address, again.ports, dict(again.port_map)) == (7, "lb", "lb.example", (443, 8443), {443: 20443})
+    assert (again.key, again.host, again.address, tuple(again.ports), dict(again.port_map)) == (7, "lb", "lb.example", (443, 8443), {443: 20443})
     assert type(again.probe) is type(probe) and again.probe.config == probe.config
     assert vars(again.probe) == vars(probe)
 
 
-def test_transport_tls_settings_round_trip(tmp_path: Path) -> None:
-    tls = TlsConfig(ca=tmp_path / "ca.pem", client_cert=tmp_path / "c.pem", client_key=tmp_path / "c.key", min_version="TLS1.2")
+def test_transport_job_carries_the_files_contents_not_their_paths(tmp_path: Path) -> None:
+    """A vantage has none of the spec's files: once the job is written, they may be gone."""
+    web, db = trustme.CA(), trustme.CA()
+    web.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    db.cert_pem.write_to_path(str(tmp_path / "db-ca.pem"))
+    probe = registry.build("postgres", {"ca": "db-ca.pem"}, TlsConfig(ca=tmp_path / "ca.pem"), tmp_path)
+    wire = execnet.loads(execnet.dumps(job_to_wire(Job(1, "db", "127.0.0.1", (5432,), {}, probe))))
+    for name in ("ca.pem", "db-ca.pem"):
+        (tmp_path / name).unlink()
+    again = job_from_wire(wire, registry.rebuild).probe
+    assert isinstance(again, PostgresProbe) and again.trust.ca is not None
+    assert again.trust.ca == Pem(str(tmp_path / "db-ca.pem"), db.cert_pem.bytes().decode())
+    assert again.trust.anchor == "ca (db-ca.pem)"  # messages still name the spec's file
+
+
+def test_transport_a_probe_carries_only_the_tls_material_its_kind_uses(tmp_path: Path) -> None:
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    tls = TlsConfig(ca=tmp_path / "ca.pem")
+    assert tls_from_wire(registry.build("tls", {}, tls).config[2]).ca is not None
+    assert tls_from_wire(registry.build("ssh", {}, tls).config[2]) == TlsMaterial()
+
+
+def test_transport_tls_material_round_trip() -> None:
+    pem = Pem("/etc/activate/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    identity = Identity(Pem("c.pem", "cert"), Pem("c.key", "key"))
+    tls = TlsMaterial(pem, Pem("roots.pem", "roots"), identity, Identity(Pem("u", "cert"), Pem("u", "key")), "TLS1.2", 30)
     assert tls_from_wire(execnet.loads(execnet.dumps(tls_to_wire(tls)))) == tls
+    assert tls_from_wire(tls_to_wire(TlsMaterial())) == TlsMaterial()
+
+
+def test_transport_tls_material_never_shows_its_text() -> None:
+    key = Pem("/home/ops/client.key", "-----BEGIN PRIVATE KEY-----\nSECRET\n-----END PRIVATE KEY-----\n")
+    shown = repr(TlsMaterial(client=Identity(Pem("/home/ops/client.pem", "cert"), key)))
+    assert "/home/ops/client.key" in shown and "SECRET" not in shown

@@ -2,34 +2,58 @@
 
 execnet (like any process boundary worth trusting) moves only plain values,
 so nothing here is pickled: a job is written as the probe's *configuration*
-(kind, options, TLS settings) and rebuilt into a probe on the prober's side,
-and an attempt travels as a tuple of its fields. Both directions are pure
+(kind, options, TLS material, the files its options name, all as contents)
+and rebuilt into a probe on the prober's side, and an attempt travels as a
+tuple of its fields. Both directions are pure
 functions, tested against each other and against hand-written tuples.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..results import Job, PortState, ProbeResult, ProtocolResult, SubCheck, TlsConfig
+from ..results import Job, PortState, ProbeResult, ProtocolResult, SubCheck
+from .probes.material import Identity, Pem, TlsMaterial
 
 Wire = Any  # a plain value: what execnet's serializer carries
 ProbeBuilder = Callable[[Wire], Any]  # the probe's configuration -> a probe (the prober's registry)
 
 
-_TLS_PATHS = ("ca", "server_ca", "client_cert", "client_key")
+def pem_to_wire(pem: Pem) -> Wire:
+    return (pem.source, pem.text)
 
 
-def tls_to_wire(tls: TlsConfig) -> Wire:
-    """The TLS settings as a dict of plain values (paths as text)."""
-    return {**{name: None if getattr(tls, name) is None else str(getattr(tls, name)) for name in _TLS_PATHS},
+def pem_from_wire(data: Wire) -> Pem:
+    return Pem(str(data[0]), str(data[1]))
+
+
+def _optional(convert: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else convert(value)
+
+
+def _identity_to_wire(identity: Identity) -> Wire:
+    return (pem_to_wire(identity.cert), pem_to_wire(identity.key))
+
+
+def _identity_from_wire(data: Wire) -> Identity:
+    return Identity(pem_from_wire(data[0]), pem_from_wire(data[1]))
+
+
+def tls_to_wire(tls: TlsMaterial) -> Wire:
+    """The TLS material as a dict of plain values, each file as (the spec's path, its PEM text).
+
+    The contents travel, not the paths: on a vantage the spec's files do not exist.
+    """
+    return {"ca": _optional(pem_to_wire, tls.ca), "server_ca": _optional(pem_to_wire, tls.server_ca),
+            "client": _optional(_identity_to_wire, tls.client),
+            "untrusted_client": _optional(_identity_to_wire, tls.untrusted_client),
             "min_version": tls.min_version, "expiry_warn_days": tls.expiry_warn_days}
 
 
-def tls_from_wire(data: Wire) -> TlsConfig:
-    paths = {name: None if data[name] is None else Path(data[name]) for name in _TLS_PATHS}
-    return TlsConfig(**paths, min_version=data["min_version"], expiry_warn_days=int(data["expiry_warn_days"]))
+def tls_from_wire(data: Wire) -> TlsMaterial:
+    return TlsMaterial(_optional(pem_from_wire, data["ca"]), _optional(pem_from_wire, data["server_ca"]),
+                       _optional(_identity_from_wire, data["client"]), _optional(_identity_from_wire, data["untrusted_client"]),
+                       data["min_version"], int(data["expiry_warn_days"]))
 
 
 def job_to_wire(job: Job) -> Wire:

@@ -10,6 +10,7 @@ from ..prober.probes import registry
 from ..prober.probes.base import Probe
 from ..prober.probes.options import OptionError
 from ..suggest import did_you_mean, one_of
+from ..untrusted import untrusted_client
 from . import fields
 from .condition import Condition, ConditionError, parse
 from .features import FeatureType, FeatureValueError, typed_value
@@ -212,7 +213,7 @@ class RuleBuilder:
             kind = fields.text(where["kind"], "probe kind")
             options = {k: _plain(v) for k, v in where.items() if k != "kind"}
         try:
-            return registry.build(kind, options, self.tls, node.path.parent)
+            return registry.build(kind, options, self.tls, node.path.parent, untrusted_client)
         except OptionError as exc:
             target = where.get(exc.key or "kind", node)
             raise target.error(exc.message, at_key=exc.key not in (None, "kind")) from None

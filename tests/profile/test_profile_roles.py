@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+import trustme
 
 from pytest_activate_ports.checks import Plan, plan
 from pytest_activate_ports.profiles import trace
@@ -132,8 +133,9 @@ def test_minimal_example_checks_the_public_address_only() -> None:
 
 
 def test_cac_example_overrides_the_profile_rule_by_id(tmp_path: Path) -> None:
-    for name in ("ca.pem", "cac-client.pem", "cac-client.key"):
-        (tmp_path / name).write_text("placeholder\n")  # loading checks existence only; no key material here
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # the probes read it: a CA must hold one
+    for name in ("cac-client.pem", "cac-client.key"):
+        (tmp_path / name).write_text("placeholder\n")  # read as they are, loaded only by a probe; no key material here
     spec = load_spec(EXAMPLES / "cac.yaml", environ={"ACTIVATE_TLS_DIR": str(tmp_path), "ACTIVATE_CAC_CA": "CAC test root"})
     rules = [rule for rule in spec.rules if rule.id == "lb-cac-mtls"]
     assert len(rules) == 1 and "DoD PKE" in rules[0].reason and rules[0].when is not None

@@ -20,6 +20,7 @@ from pytest_activate_ports.emulate.tls import Handler, listening_port, serve_tls
 from pytest_activate_ports.prober.probes.base import Probe
 from pytest_activate_ports.prober.probes.registry import build
 from pytest_activate_ports.spec.model import TlsConfig
+from pytest_activate_ports.untrusted import untrusted_client
 
 Serve = Callable[..., Awaitable[int]]
 
@@ -34,8 +35,8 @@ class Pki:
     config: TlsConfig
 
     def probe(self, kind: str, **options: object) -> Probe:
-        """A probe built as the spec loader builds it (options validated)."""
-        return build(kind, options, self.config)
+        """A probe built as the spec loader builds it (options validated, files read, the untrusted client made)."""
+        return build(kind, options, self.config, untrusted_client=untrusted_client)
 
     def changed(self, **tls: Any) -> Pki:
         """The same PKI with some ``tls:`` entries replaced (``client_cert=None`` drops the identity)."""

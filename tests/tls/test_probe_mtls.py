@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives import serialization
 
 from pytest_activate_ports.emulate.tls import answer_http, server_context
 from pytest_activate_ports.prober.probes.base import ProtocolResult
-from pytest_activate_ports.prober.probes.mtls import untrusted_identity
 from pytest_activate_ports.prober.probes.options import OptionError
+from pytest_activate_ports.prober.probes.registry import build
+from pytest_activate_ports.prober.transport import tls_from_wire
+from pytest_activate_ports.untrusted import untrusted_client
 
 from ..probe_harness import run_probe
 from .conftest import Pki, Serve
@@ -237,8 +239,8 @@ async def test_probe_mtls_never_reveals_key_material(
         result = await run_probe(pki.probe("mtls", acceptable_ca=["CN=DoD Root CA 3"]), port)
         texts += [repr(result), result.detail, *map(repr, result.checks), *result.facts.values()]
     everything = "\n".join(texts)
-    for key in (pki.client.private_key_pem.bytes(), untrusted_identity().private_key_pem.bytes()):
-        for line in key.decode().splitlines()[1:-1]:
+    for key in (pki.client.private_key_pem.bytes().decode(), untrusted_client().key.text):
+        for line in key.splitlines()[1:-1]:
             assert line not in everything
 
 
@@ -251,3 +253,21 @@ async def test_probe_mtls_never_reveals_key_material(
 def test_probe_mtls_rejects_bad_options(pki: Pki, options: dict[str, object], message: str) -> None:
     with pytest.raises(OptionError, match=message):
         pki.probe("mtls", **options)
+
+
+@pytest.mark.asyncio
+async def test_probe_mtls_without_an_untrusted_client_cannot_verify_its_refusal(pki: Pki, enforcing: Listener) -> None:
+    """The prober makes no certificates (it has only the standard library): a probe built without the pytest
+    side's untrusted identity says so instead of skipping the sub-check."""
+    result = await run_probe(build("mtls", {}, pki.config), enforcing.port)
+    assert not result.passed
+    assert verdicts(result)["untrusted-client-cert-rejected"] is None
+    assert ("untrusted-client-cert-rejected NOT VERIFIED: not verified: no untrusted client identity was handed "
+            "to the prober") in result.detail
+
+
+def test_probe_mtls_config_carries_the_untrusted_client_as_pem(pki: Pki) -> None:
+    made = untrusted_client()
+    carried = tls_from_wire(pki.probe("mtls").config[2]).untrusted_client
+    assert carried == made and "BEGIN CERTIFICATE" in made.cert.text and "PRIVATE KEY" in made.key.text
+    assert untrusted_client() is made  # one per session

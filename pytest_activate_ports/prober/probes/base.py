@@ -18,7 +18,7 @@ from ..transport import Wire
 __all__ = ["MAX_READ", "PeerError", "PortState", "Probe", "ProbeResult", "ProtocolResult", "SubCheck", "Target"]
 
 if TYPE_CHECKING:
-    from ...results import TlsConfig
+    from .material import TlsMaterial
     from .connection import Connection
     from .options import ProbeOptions
 
@@ -42,12 +42,15 @@ class Probe(abc.ABC):
     kind: ClassVar[str]
     talks: ClassVar[bool] = True
     """False for probes the TCP handshake alone satisfies: the engine then skips building streams."""
+    tls_material: ClassVar[frozenset[str]] = frozenset()
+    """Which parts of the spec's ``tls:`` the kind uses (fields of :class:`.material.TlsMaterial`): only
+    those are read and carried to the prober with its jobs."""
     config: Wire = None
-    """The plain configuration the registry built it from (kind, options, TLS, spec folder): a prober
-    process rebuilds the probe from it, since only plain data crosses a channel."""
+    """The plain configuration the registry built it from (kind, options, TLS material, the files the options
+    name, as contents): a prober process rebuilds the probe from it, since only plain data crosses a channel."""
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> Probe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> Probe:
         """Build the probe from its spec options, raising ``OptionError`` on bad input.
 
         The default serves probes that take no options: any option given is

@@ -17,7 +17,7 @@ from .refusals import PLAIN_HTTP_TO_TLS, read_refusal, refusal_text
 from .registry import register
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 TLS_HINT = "check it with probe: https (or tls)"
@@ -44,7 +44,7 @@ class HttpProbe(Probe):
         self.statuses = frozenset(statuses)
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> HttpProbe:
         return cls(options.request_path(), options.statuses("status", frozenset()))
 
     async def check(self, conn: Connection) -> ProtocolResult:

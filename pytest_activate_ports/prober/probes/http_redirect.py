@@ -18,7 +18,7 @@ from .http1 import HttpError, ResponseHead, build_request, describe, exchange, h
 from .registry import register
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 REDIRECTS = frozenset({301, 302, 307, 308})
@@ -74,7 +74,7 @@ class HttpRedirectProbe(Probe):
         self.https_port = https_port
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpRedirectProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> HttpRedirectProbe:
         return cls(
             options.request_path("path", SECOND_PATH),
             options.text("https_host"),

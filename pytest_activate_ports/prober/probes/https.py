@@ -17,7 +17,7 @@ from .tlspolicy import TlsPolicy
 from .tlsctx import HANDSHAKE_ERRORS, describe_failure
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 WEB_ANSWERED = frozenset(range(200, 400)) | {401, 403}
@@ -28,6 +28,7 @@ class HttpsProbe(Probe):
     """Passes when ``tls`` passes and ``GET path`` returns a status in ``status``."""
 
     kind = "https"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, policy: TlsPolicy, path: str, status: frozenset[int]) -> None:
         self.policy = policy
@@ -35,7 +36,7 @@ class HttpsProbe(Probe):
         self.status = status
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> HttpsProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> HttpsProbe:
         return cls(TlsPolicy.from_options(options, tls), options.request_path(), options.statuses("status", WEB_ANSWERED))
 
     async def check(self, conn: Connection) -> ProtocolResult:

@@ -19,7 +19,7 @@ from .registry import register
 from .wire import BsonDocument, BsonValue, WireError, ask, decode_bson, encode_bson, seen
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 OP_REPLY = 1
@@ -139,7 +139,7 @@ class MongodbProbe(Probe):
         self.replica_set = replica_set
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MongodbProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> MongodbProbe:
         return cls(options.text("replica_set"))
 
     async def check(self, conn: Connection) -> ProtocolResult:

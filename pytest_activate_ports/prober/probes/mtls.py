@@ -11,7 +11,10 @@ the handshake, so a rejection only shows on the first read.
 2. ``no-client-cert-rejected``: without a client certificate: alert, reset or
    EOF before any HTTP response.
 3. ``untrusted-client-cert-rejected``: the same with a certificate from a CA
-   created on the spot with trustme (users need not provide one).
+   made up on the spot (users need not provide one): the pytest side makes it
+   with trustme, once per session, and hands it over as PEM with the job
+   (:attr:`.material.TlsMaterial.untrusted_client`); the prober has only the
+   standard library.
 4. ``client-cert-accepted``: the spec's ``tls.client_cert`` is accepted and
    answered. Without one this is "not verified" and the probe fails.
 5. ``acceptable-ca-listed`` (only with the ``acceptable_ca`` option): the
@@ -33,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
@@ -44,16 +46,12 @@ from .http1 import HttpError, build_request, describe, exchange, host_header
 from .options import OptionError
 from .refusals import CLIENT_CERT_REFUSALS, read_refusal, refusal_text
 from .registry import register
-from .tlsctx import HANDSHAKE_ERRORS, client_context, describe_failure, first_flight, handshake_facts, new_client_context
+from .tlsctx import HANDSHAKE_ERRORS, client_context, describe_failure, first_flight, handshake_facts
 from .tlsctx import describe as describe_tls
 from .tlsverify import ALERTS, Name, TlsParseError, format_name, parse_subject, subject_matches
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
-    import trustme
-
-    from ...spec.model import TlsConfig
+    from .material import Pem, TlsMaterial
     from .options import ProbeOptions
 
 CLIENT_CERT_ALERTS = frozenset({
@@ -86,23 +84,6 @@ class Exchange:
     completed: bool = False  # our side of the handshake finished (so the server certificate was accepted)
     judged_client: bool = False  # the server sent an alert about our client certificate
     facts: Mapping[str, str] = field(default_factory=dict)
-
-
-@functools.lru_cache(maxsize=1)
-def untrusted_identity() -> trustme.LeafCert:
-    """A client certificate from a CA made up on the spot, which no real server can trust."""
-    import trustme  # cryptography is slow to import; only mtls probes need it, and only when they run
-
-    return trustme.CA(organization_name="activate-ports untrusted CA").issue_cert(
-        "untrusted-client.activate-ports.invalid", common_name="activate-ports untrusted client")
-
-
-@functools.lru_cache(maxsize=16)
-def untrusted_context(anchor: Path | None, verify: bool) -> ssl.SSLContext:
-    """A client context presenting :func:`untrusted_identity` (shared: never modify it)."""
-    context = new_client_context(anchor, verify=verify)
-    untrusted_identity().configure_cert(context)
-    return context
 
 
 async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes, reject_status: frozenset[int],
@@ -140,6 +121,13 @@ async def try_identity(conn: Connection, context: ssl.SSLContext, request: bytes
     return Exchange(Taken.ANSWERED, answer, True, facts={**facts, "status": str(head.status)})
 
 
+UNTRUSTED_MISSING = "no untrusted client identity was handed to the prober (the pytest side makes it)"
+
+
+async def _unverifiable(why: str) -> Exchange:
+    return Exchange(Taken.SILENT, why)
+
+
 def _refusal(name: str, attempt: Exchange, without: str) -> SubCheck:
     """Sub-checks 2 and 3: the server must refuse the connection."""
     if attempt.taken is Taken.REJECTED:
@@ -157,8 +145,9 @@ class MtlsProbe(Probe):
     """Passes only if the server proves its identity and answers only trusted client certificates."""
 
     kind = "mtls"
+    tls_material = frozenset({"ca", "server_ca", "client", "untrusted_client"})
 
-    def __init__(self, tls: TlsConfig, path: str = "/", acceptable_ca: tuple[tuple[str, Name], ...] = (),
+    def __init__(self, tls: TlsMaterial, path: str = "/", acceptable_ca: tuple[tuple[str, Name], ...] = (),
                  reject_status: frozenset[int] = frozenset()) -> None:
         self.tls = tls
         self.path = path
@@ -166,7 +155,7 @@ class MtlsProbe(Probe):
         self.reject_status = reject_status
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MtlsProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> MtlsProbe:
         path = options.request_path()
         try:
             acceptable_ca = tuple((text, parse_subject(text)) for text in options.texts("acceptable_ca"))
@@ -175,7 +164,7 @@ class MtlsProbe(Probe):
         return cls(tls, path, acceptable_ca, options.statuses("reject_status", frozenset()))
 
     @property
-    def server_trust(self) -> tuple[Path | None, str]:
+    def server_trust(self) -> tuple[Pem | None, str]:
         """The trust anchor for the server's certificate, and how messages name it."""
         anchor = self.tls.server_ca or self.tls.ca
         key = "tls.server_ca" if self.tls.server_ca else "tls.ca"
@@ -183,18 +172,17 @@ class MtlsProbe(Probe):
 
     async def check(self, conn: Connection) -> ProtocolResult:
         anchor, trust = self.server_trust
-        spec_identity = self.tls.client_cert is not None
+        spec_identity, stranger = self.tls.client, self.tls.untrusted_client
         try:
             # Without a spec identity, presenting *some* certificate still lets a TLS 1.2
             # server reach the point where it judges it, which proves our side had
             # accepted the server's certificate.
-            verified = (client_context(anchor, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
-                        if spec_identity else untrusted_context(anchor, True))
-            with_spec = (client_context(verify=False, client_cert=self.tls.client_cert, client_key=self.tls.client_key)
-                         if spec_identity else None)
+            verified = client_context(anchor, client=spec_identity or stranger)
+            with_spec = client_context(verify=False, client=spec_identity) if spec_identity else None
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             return ProtocolResult(False, f"cannot load tls.client_cert/tls.client_key: {describe_failure(exc)}")
-        without, untrusted = client_context(verify=False), untrusted_context(None, False)
+        without = client_context(verify=False)
+        untrusted = client_context(verify=False, client=stranger) if stranger else None
         request = build_request(host_header(conn.target.name, conn.target.spec_port, 443), self.path)
         limit = conn.target.timeout * 0.8  # each attempt ends before the engine gives up on the whole probe
 
@@ -205,20 +193,21 @@ class MtlsProbe(Probe):
                 return Exchange(Taken.SILENT, f"no answer within {limit:.1f}s")
 
         ca_list = asyncio.ensure_future(self._ca_list_check(conn, limit)) if self.acceptable_ca else None
-        attempts = [attempt(verified, handed=True), attempt(without), attempt(untrusted)]
+        attempts = [attempt(verified, handed=True), attempt(without),
+                    attempt(untrusted) if untrusted else _unverifiable(UNTRUSTED_MISSING)]
         if with_spec is not None:
             attempts.append(attempt(with_spec))
         try:
-            server, bare, stranger, *known = await asyncio.gather(*attempts)
+            server, bare, foreign, *known = await asyncio.gather(*attempts)
         except BaseException:
             if ca_list is not None:
                 ca_list.cancel()  # cancelled by the engine's timeout: never leave the task running
             raise
-        presented = next((a.facts for a in (server, *known, bare, stranger) if a.facts), {})
+        presented = next((a.facts for a in (server, *known, bare, foreign) if a.facts), {})
         checks = [
             self._server_check(server, trust, presented),
             _refusal("no-client-cert-rejected", bare, "without a client certificate"),
-            _refusal("untrusted-client-cert-rejected", stranger, "with a client certificate from an untrusted CA"),
+            _refusal("untrusted-client-cert-rejected", foreign, "with a client certificate from an untrusted CA"),
             self._known_check(known[0]) if known else SubCheck(
                 "client-cert-accepted", None,
                 "not verified: tls.client_cert/tls.client_key are not configured, so nothing shows a real user gets in"),

@@ -25,7 +25,7 @@ from .trust import ServerTrust, presented
 from .wire import WireError, cstring, read_answer, seen
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 MAX_GREETING = 8192  # real greetings are ~100 bytes; the 24-bit length must not make us wait for 16 MiB
@@ -142,13 +142,14 @@ class MysqlProbe(Probe):
     """
 
     kind = "mysql"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, require_tls: bool = False, trust: ServerTrust | None = None) -> None:
         self.require_tls = require_tls
         self.trust = trust or ServerTrust(verify=False)
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> MysqlProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> MysqlProbe:
         return cls(options.flag("require_tls", False), ServerTrust.from_options(options, tls, verify_by_default=False))
 
     async def check(self, conn: Connection) -> ProtocolResult:

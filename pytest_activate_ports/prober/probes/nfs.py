@@ -23,7 +23,7 @@ from .registry import register
 from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 NFS_PROGRAM = 100003
@@ -121,7 +121,7 @@ class NfsProbe(Probe):
         self.versions = versions
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> NfsProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> NfsProbe:
         versions = options.integers("versions", frozenset({3, 4}))
         if not all(2 <= v <= 4 for v in versions):
             raise OptionError("versions", f"probe nfs: 'versions' must be NFS versions 2, 3 or 4, not {sorted(versions)}")

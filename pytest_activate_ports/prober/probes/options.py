@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ...suggest import did_you_mean, one_of
+from .material import MaterialError, Pem, read_ca
 
 
 class OptionError(ValueError):
@@ -25,15 +26,20 @@ class OptionError(ValueError):
 class ProbeOptions:
     """The options of one probe, consumed key by key; :meth:`finish` rejects leftovers."""
 
-    def __init__(self, kind: str, values: Mapping[str, object], base: Path | None = None) -> None:
+    def __init__(self, kind: str, values: Mapping[str, object], base: Path | None = None,
+                 files: Mapping[str, Pem] | None = None) -> None:
+        """``base`` is the folder of the spec file the options are written in; ``files`` the contents of the
+        files they name, as read on the pytest side (a prober has no spec folder)."""
         self.kind = kind
-        self._values = dict(values)
+        self.values = dict(values)
         self._known: set[str] = set()
-        self._base = base  # the folder of the spec file the options are written in
+        self._base = base
+        self._carried = files
+        self.files: dict[str, Pem] = {}  # option -> the contents of the file it names, as read
 
     def _get(self, key: str) -> object | None:
         self._known.add(key)
-        return self._values.get(key)
+        return self.values.get(key)
 
     def _wrong(self, key: str, wanted: str, value: object) -> OptionError:
         return OptionError(key, f"probe {self.kind}: {key!r} must be {wanted}, not {value!r}")
@@ -47,15 +53,19 @@ class ProbeOptions:
             return str(value)
         raise self._wrong(key, "a string", value)
 
-    def path(self, key: str) -> Path | None:
-        """An existing file, relative to the spec's folder (as ``tls:`` paths are)."""
+    def certificates(self, key: str) -> Pem | None:
+        """The certificates of a PEM file named relative to the spec's folder (as ``tls:`` paths are)."""
         text = self.text(key)
         if text is None:
             return None
-        path = self._base / text if self._base is not None else Path(text)
-        if not path.is_file():
-            raise OptionError(key, f"probe {self.kind}: {key!r}: no such file {path}")
-        return path
+        if self._carried is not None:
+            self.files[key] = self._carried[key]
+            return self.files[key]
+        try:
+            self.files[key] = read_ca(self._base / text if self._base is not None else Path(text))
+        except MaterialError as exc:
+            raise OptionError(key, f"probe {self.kind}: {key!r}: {exc}") from None
+        return self.files[key]
 
     def request_path(self, key: str = "path", default: str = "/") -> str:
         """An HTTP request path, validated when the spec is loaded rather than on the wire."""
@@ -135,7 +145,7 @@ class ProbeOptions:
 
     def finish(self) -> None:
         """Reject any option the probe did not read (typos must not be ignored)."""
-        for key in self._values:
+        for key in self.values:
             if key not in self._known:
                 valid = sorted(self._known)
                 raise OptionError(

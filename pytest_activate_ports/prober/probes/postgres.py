@@ -25,7 +25,7 @@ from .trust import ServerTrust, presented
 from .wire import WireError, ask, seen
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 SSL_REQUEST_CODE = 80877103  # 1234 << 16 | 5679: cannot collide with a protocol version
@@ -76,13 +76,14 @@ class PostgresProbe(Probe):
     """
 
     kind = "postgres"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, require_tls: bool = False, trust: ServerTrust | None = None) -> None:
         self.require_tls = require_tls
         self.trust = trust or ServerTrust(verify=False)
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> PostgresProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> PostgresProbe:
         return cls(options.flag("require_tls", False), ServerTrust.from_options(options, tls, verify_by_default=False))
 
     async def check(self, conn: Connection) -> ProtocolResult:

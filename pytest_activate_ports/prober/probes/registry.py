@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Mapping, TypeVar
+from typing import TYPE_CHECKING, Callable, Collection, Mapping, TypeVar
 
 from ...suggest import did_you_mean, one_of
-from ..transport import Wire, tls_from_wire, tls_to_wire
+from ..transport import Wire, pem_from_wire, pem_to_wire, tls_from_wire, tls_to_wire
 from .base import Probe
+from .material import Identity, MaterialError, TlsMaterial, read_material
 from .options import OptionError, ProbeOptions
 
 if TYPE_CHECKING:
@@ -71,23 +72,38 @@ def probe_class(kind: str) -> type[Probe]:
     return _KINDS[kind]
 
 
-def build(kind: str, values: Mapping[str, object], tls: TlsConfig, base: Path | None = None) -> Probe:
-    """Build a probe from its spec options; raises :class:`OptionError` on bad input.
+def build(kind: str, values: Mapping[str, object], tls: TlsConfig, base: Path | None = None,
+          untrusted_client: Callable[[], Identity] | None = None) -> Probe:
+    """Build a probe from its spec options, on the pytest side; raises :class:`OptionError` on bad input.
 
     ``base`` is the folder of the spec file the options come from: file options
-    (``ca:``) are relative to it, like the spec's ``tls:`` paths.
+    (``ca:``) are relative to it, like the spec's ``tls:`` paths. Every file the
+    probe needs is read here, once, and the probe holds its contents (as its
+    :attr:`Probe.config` does), so it runs the same in this process and on a
+    vantage without the files. ``untrusted_client`` makes the client identity
+    no server trusts, for the kinds that ask for it (``mtls``): the pytest side
+    has trustme, a prober only the standard library.
     """
     available = kinds()
     if kind not in available:
         raise OptionError("kind", f"unknown probe {kind!r}{did_you_mean(kind, available)}; {one_of(available)}")
-    options = ProbeOptions(kind, values, base)
-    probe = probe_class(kind).from_options(options, tls)
-    options.finish()
-    probe.config = (kind, dict(values), tls_to_wire(tls), None if base is None else str(base))
-    return probe
+    cls = probe_class(kind)
+    try:
+        material = read_material(tls, cls.tls_material, untrusted_client)
+    except MaterialError as exc:
+        raise OptionError(None, f"probe {kind}: {exc}") from None
+    return _built(cls, ProbeOptions(kind, values, base), material)
 
 
 def rebuild(config: Wire) -> Probe:
     """The probe a :attr:`Probe.config` describes: how a prober process gets its probes from plain data."""
-    kind, values, tls, base = config
-    return build(str(kind), values, tls_from_wire(tls), None if base is None else Path(base))
+    kind, values, tls, files = config
+    options = ProbeOptions(str(kind), values, files={str(key): pem_from_wire(pem) for key, pem in files.items()})
+    return _built(probe_class(str(kind)), options, tls_from_wire(tls))
+
+
+def _built(cls: type[Probe], options: ProbeOptions, tls: TlsMaterial) -> Probe:
+    probe = cls.from_options(options, tls)
+    options.finish()
+    probe.config = (cls.kind, options.values, tls_to_wire(tls), {key: pem_to_wire(pem) for key, pem in options.files.items()})
+    return probe

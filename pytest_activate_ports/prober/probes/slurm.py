@@ -20,7 +20,7 @@ from .registry import register
 from .wire import seen
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 DEFAULT_QUIET_MS = 300
@@ -42,7 +42,7 @@ class SlurmProbe(Probe):
         self.quiet_ms = quiet_ms
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> SlurmProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> SlurmProbe:
         return cls(options.integer("quiet_ms", DEFAULT_QUIET_MS, 0, 10_000))
 
     async def check(self, conn: Connection) -> ProtocolResult:

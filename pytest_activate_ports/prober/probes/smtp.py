@@ -23,7 +23,7 @@ from .tlsctx import HANDSHAKE_ERRORS, describe, describe_failure, handshake_fact
 from .trust import ServerTrust, presented
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 MAX_LINES = 64
@@ -119,12 +119,13 @@ class SmtpStarttlsProbe(Probe):
     """
 
     kind = "smtp-starttls"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, trust: ServerTrust | None = None) -> None:
         self.trust = trust or ServerTrust(verify=True)
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> SmtpStarttlsProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> SmtpStarttlsProbe:
         return cls(ServerTrust.from_options(options, tls, verify_by_default=True))
 
     async def check(self, conn: Connection) -> ProtocolResult:

@@ -18,7 +18,7 @@ from .registry import register
 from .tlspolicy import TlsPolicy
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 
@@ -27,12 +27,13 @@ class TlsProbe(Probe):
     """Passes on a trusted, matching, unexpired certificate (and no protocol below ``min_version``)."""
 
     kind = "tls"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, policy: TlsPolicy) -> None:
         self.policy = policy
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> TlsProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> TlsProbe:
         return cls(TlsPolicy.from_options(options, tls))
 
     async def check(self, conn: Connection) -> ProtocolResult:

@@ -14,14 +14,15 @@ import ipaddress
 import re
 import ssl
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from .base import MAX_READ
+from .material import load_identity
 from .tlsverify import LONG_NAMES, ServerFlight, TlsParseError, format_name, read_server_flight, summarize_certificate
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .material import Identity, Pem
 
 VERSIONS = {
     "TLS1.0": ssl.TLSVersion.TLSv1,
@@ -37,24 +38,23 @@ HANDSHAKE_ERRORS = (ssl.SSLError, OSError, EOFError)
 
 
 def new_client_context(
-    ca: Path | None = None,
+    ca: Pem | None = None,
     *,
     verify: bool = True,
-    client_cert: Path | None = None,
-    client_key: Path | None = None,
+    client: Identity | None = None,
     minimum: ssl.TLSVersion | None = None,
     maximum: ssl.TLSVersion | None = None,
 ) -> ssl.SSLContext:
-    """A fresh client context trusting ``ca`` (the system store when None); see :func:`client_context`."""
+    """A fresh client context trusting ``ca`` (the system store when None), presenting ``client``; see :func:`client_context`."""
     if verify:
-        context = ssl.create_default_context(cafile=str(ca) if ca else None)
+        context = ssl.create_default_context(cadata=ca.text if ca else None)
     else:
         # Nothing is verified, so the system trust store (tens of ms to load) is not needed.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    if client_cert is not None:
-        context.load_cert_chain(str(client_cert), str(client_key) if client_key else None, password=_no_password)
+    if client is not None:
+        load_identity(context, client)
     if minimum is not None or maximum is not None:
         set_versions(context, minimum, maximum)
     return context
@@ -65,15 +65,10 @@ client_context = functools.lru_cache(maxsize=64)(new_client_context)
 
 With ``verify=False`` the chain and host name are not checked: used to
 *observe* a server (what certificate does it present?) before judging it.
-An encrypted ``client_key`` raises ``ValueError`` instead of prompting on a
-terminal that an unattended CI run does not have. Contexts are cached
+An encrypted client key raises ``ValueError`` (:func:`.material.load_identity`). Contexts are cached
 because loading a trust store costs tens of milliseconds of event-loop time
 per probe, and one context serves any number of connections.
 """
-
-
-def _no_password() -> str:
-    raise ValueError("the client key is encrypted; give tls.client_key as an unencrypted key file readable only by the runner")
 
 
 def set_versions(context: ssl.SSLContext, minimum: ssl.TLSVersion | None, maximum: ssl.TLSVersion | None) -> None:

@@ -20,7 +20,7 @@ from .tlsverify import TlsParseError
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .connection import Connection
     from .options import ProbeOptions
 
@@ -34,7 +34,7 @@ class TlsPolicy:
     expiry_warn_days: int
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> TlsPolicy:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> TlsPolicy:
         """``min_version`` and ``expiry_warn_days`` from the probe, defaulting to the spec's ``tls:``."""
         min_version = options.text("min_version", tls.min_version)
         if min_version is not None and min_version not in VERSIONS:

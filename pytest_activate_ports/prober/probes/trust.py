@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
 from .options import OptionError, ProbeOptions
 from .tlsctx import client_context, describe, describe_failure, handshake_facts
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import Pem, TlsMaterial
     from .connection import Connection
 
 
@@ -36,13 +35,13 @@ class ServerTrust:
     """How a probe judges the certificate of the service it talks to."""
 
     verify: bool
-    ca: Path | None = None  # the anchor when verifying; None: the system trust store
+    ca: Pem | None = None  # the anchor when verifying; None: the system trust store
     own_ca: bool = False  # ``ca`` came from the probe's ``ca:`` option, not from ``tls.ca``
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig, verify_by_default: bool) -> ServerTrust:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial, verify_by_default: bool) -> ServerTrust:
         """``verify`` and ``ca`` from the probe's options; ``tls.ca`` is the anchor when no ``ca`` is given."""
-        ca = options.path("ca")
+        ca = options.certificates("ca")
         verify = options.flag("verify", verify_by_default or ca is not None)
         if ca is not None and not verify:
             raise OptionError("ca", f"probe {options.kind}: 'ca' is the anchor to verify against, "

@@ -24,7 +24,7 @@ from .tlspolicy import TlsPolicy
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
     from .options import ProbeOptions
 
 HEALTH_PATH = "/v1/sys/health"
@@ -107,18 +107,20 @@ class VaultProbe(Probe):
     """
 
     kind = "vault"
+    tls_material = frozenset({"ca"})
 
     def __init__(self, accept_standby: bool = True, tls: TlsPolicy | None = None) -> None:
         self.accept_standby = accept_standby
         self.tls = tls
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> VaultProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> VaultProbe:
         secure = options.flag("tls", False)
+        own_ca = options.text("ca") is not None
+        if not secure and (own_ca or not options.flag("verify", True)):  # refused before the ca: file is read
+            raise OptionError("ca" if own_ca else "verify", "probe vault: 'ca' and 'verify' apply to its "
+                                                            "certificate, so only with tls: true")
         trust = ServerTrust.from_options(options, tls, verify_by_default=True)
-        if not secure and (trust.own_ca or not trust.verify):
-            raise OptionError("ca" if trust.own_ca else "verify", "probe vault: 'ca' and 'verify' apply to its "
-                                                                   "certificate, so only with tls: true")
         policy = TlsPolicy(trust, None, tls.expiry_warn_days) if secure else None
         return cls(options.flag("accept_standby", True), policy)
 

@@ -28,7 +28,7 @@ from .tlsctx import HANDSHAKE_ERRORS, client_context
 from .trust import ServerTrust
 
 if TYPE_CHECKING:
-    from ...spec.model import TlsConfig
+    from .material import TlsMaterial
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 TUNNEL_PATH = "/ws/ssh/tunnel"
@@ -102,6 +102,7 @@ class WssProbe(Probe):
     """
 
     kind = "wss"
+    tls_material = frozenset({"ca"})
 
     def __init__(
         self,
@@ -116,7 +117,7 @@ class WssProbe(Probe):
         self.tls = tls
 
     @classmethod
-    def from_options(cls, options: ProbeOptions, tls: TlsConfig) -> WssProbe:
+    def from_options(cls, options: ProbeOptions, tls: TlsMaterial) -> WssProbe:
         headers = options.text_map("headers")
         for name, value in headers.items():
             if name.lower() in HANDSHAKE_HEADERS or not TOKEN.fullmatch(name) or any(c in value for c in "\r\n\0"):
