@@ -19,6 +19,7 @@ from .prober.engine import Engine
 from .options import Settings
 from .outcomes import Outcomes
 from .results import CheckOutcome, Job
+from .verdict import offending_states
 
 
 # From this many probed checks on, a prober process beats a thread of pytest's own: pytest's thread
@@ -48,7 +49,8 @@ def prober_for(choice: str, checks: int) -> str:
 def job_of(check: Check, key: int) -> Job:
     """The engine's work for one check."""
     host = check.host
-    return Job(key, host.name, host.address, check.ports, host.port_map, check.rule.probe)
+    return Job(key, host.name, host.address, check.ports, host.port_map, check.rule.probe,
+               None if check.rule.port_range is None else offending_states(check.rule))  # a range is summed up
 
 
 class Probing:

@@ -10,8 +10,8 @@ import enum
 from dataclasses import dataclass
 
 from .checks import Check
-from .results import CheckOutcome, PortState, ProbeResult
-from .spec.model import ClosedState, Expect
+from .results import CheckOutcome, Offence, PortSet, PortState, ProbeResult, RangeSummary, summarize
+from .spec.model import ClosedState, Expect, Rule
 
 
 class Outcome(str, enum.Enum):
@@ -59,11 +59,11 @@ _SEVERITY = {Outcome.PASSED: 0, Outcome.SKIPPED: 1, Outcome.FAILED: 2, Outcome.E
 
 def judge(check: Check, outcome: CheckOutcome) -> Verdict:
     """The verdict for ``check`` given what the engine observed."""
+    if check.rule.port_range is not None:
+        return _judge_range(check, outcome)
     crashed = [r for r in outcome.results if r.state is PortState.ERROR]
     if crashed:
         return Verdict(Outcome.ERROR, f"{_where(check, crashed[0])}: {crashed[0].detail}")
-    if check.rule.port_range is not None:
-        return _judge_range(check, outcome)
     # One result per resolved address: every address must satisfy the rule.
     verdicts = [_judge_port(check, result, outcome.host_alive) for result in outcome.results]
     worst = max(verdicts, key=lambda v: _SEVERITY[v.outcome])
@@ -98,23 +98,26 @@ def _judge_port(check: Check, result: ProbeResult, host_alive: bool) -> Verdict:
         return Verdict(Outcome.FAILED, f"{where} must be open ({kind}) but is {_observed(result)}; {_FIX[result.state]}")
     if expect is Expect.OPTIONAL:
         return Verdict(Outcome.PASSED, f"{where} not exposed ({_observed(result)})")
-    return _judge_closed(check, [result], host_alive)
+    return _judge_closed(check, result, host_alive)
 
 
-def _judge_closed(check: Check, results: list[ProbeResult], host_alive: bool) -> Verdict:
-    """A forbidden port (or range sample) that did not accept: is it closed the demanded way?"""
+_DEMANDED = {ClosedState.FILTERED: ("dropped (no answer)", "DROP"),
+             ClosedState.REFUSED: ("rejected with a TCP reset", "REJECT with tcp reset")}
+
+
+def _judge_closed(check: Check, result: ProbeResult, host_alive: bool) -> Verdict:
+    """A forbidden port that did not accept: is it closed the demanded way?"""
     demanded = check.rule.closed_state
-    for result in results:
-        wrong = (demanded is ClosedState.FILTERED and result.state is not PortState.FILTERED) or (
-            demanded is ClosedState.REFUSED and result.state is not PortState.REFUSED)
-        if wrong:
-            how = "dropped (no answer)" if demanded is ClosedState.FILTERED else "rejected with a TCP reset"
-            return Verdict(Outcome.FAILED, f"{_where(check, result)} must be {how} but is {_observed(result)}; "
-                                           f"change the firewall rule to {'DROP' if demanded is ClosedState.FILTERED else 'REJECT with tcp reset'}")
-    first = results[0]
-    states = sorted({r.state.value for r in results})
-    if host_alive or first.state is PortState.REFUSED:
-        return Verdict(Outcome.PASSED, f"{_where(check, first)} closed as required ({'/'.join(states)})")
+    if result.state not in _CLOSED_AS[demanded]:
+        how, fix = _DEMANDED[demanded]
+        return Verdict(Outcome.FAILED, f"{_where(check, result)} must be {how} but is {_observed(result)}; "
+                                       f"change the firewall rule to {fix}")
+    if host_alive or result.state is PortState.REFUSED:
+        return Verdict(Outcome.PASSED, f"{_where(check, result)} closed as required ({result.state.value})")
+    return _unproven(check)
+
+
+def _unproven(check: Check) -> Verdict:
     # Nothing on this host answered at all: a DROP looks exactly like a dead host
     # or a mistyped address. Never report that as a pass.
     return Verdict(Outcome.SKIPPED, f"unproven: {check.host.name} ({check.host.address}) answered nothing from this "
@@ -122,26 +125,70 @@ def _judge_closed(check: Check, results: list[ProbeResult], host_alive: bool) ->
                                     f"add a rule for a port that answers on this host to prove it is alive")
 
 
+_CLOSED_AS = {ClosedState.ANY: {PortState.REFUSED, PortState.FILTERED, PortState.UNREACHABLE},
+              ClosedState.FILTERED: {PortState.FILTERED}, ClosedState.REFUSED: {PortState.REFUSED}}
+
+
+def offending_states(rule: Rule) -> frozenset[PortState]:
+    """The states in which a port breaks ``rule`` (an open port whose probe fails always does): what the prober keeps of a range in full."""
+    broken = {PortState.ERROR, PortState.UNRESOLVABLE}
+    if rule.expect is Expect.REQUIRED:
+        broken |= {PortState.FILTERED, PortState.UNREACHABLE}
+    elif rule.expect is Expect.FORBIDDEN:
+        broken |= set(PortState) - _CLOSED_AS[rule.closed_state]
+    return frozenset(broken)
+
+
+def _ports(offences: list[Offence]) -> str:
+    """Every port of ``offences``, by state: ``filtered: 1025,1028-1030; unreachable: 2000``."""
+    by_state: dict[PortState, list[PortSet]] = {}
+    for offence in offences:
+        by_state.setdefault(offence.state, []).append(offence.ports)
+    return "; ".join(f"{state.value}: {PortSet.union(sets)}" for state, sets in by_state.items())
+
+
+def _count(offences: list[Offence]) -> int:
+    return len(PortSet.union(o.ports for o in offences))
+
+
 def _judge_range(check: Check, outcome: CheckOutcome) -> Verdict:
-    results = list(outcome.results)
-    span = f"{check.host.name}:{check.label} ({len(results)} sampled ports)"
-    unresolved = [r for r in results if r.state is PortState.UNRESOLVABLE]
-    if unresolved:
-        return Verdict(Outcome.FAILED if check.rule.expect is Expect.REQUIRED else Outcome.ERROR,
-                       f"{span}: {unresolved[0].detail}; {_FIX[PortState.UNRESOLVABLE]}")
+    """A range from its summary: every port that broke the rule is named (as runs), the rest only counted."""
+    results = outcome.results
+    summary = results if isinstance(results, RangeSummary) else summarize(results, offending_states(check.rule))
+    span = f"{check.host.name}:{check.label} ({len(check.ports)} sampled ports)"
     expect = check.rule.expect
+    crashed = [o for o in summary if o.state is PortState.ERROR]
+    if crashed:
+        return Verdict(Outcome.ERROR, f"{span}: {_count(crashed)} ports could not be probed ({_ports(crashed)}): "
+                                      f"{crashed[0].detail}")
+    unresolved = [o for o in summary if o.state is PortState.UNRESOLVABLE]
+    if unresolved:
+        return Verdict(Outcome.FAILED if expect is Expect.REQUIRED else Outcome.ERROR,
+                       f"{span}: {unresolved[0].detail}; {_FIX[PortState.UNRESOLVABLE]}")
+    opened = summary.counts.get(PortState.OPEN, 0)
+    failing = [o for o in summary if o.state is PortState.OPEN and expect is not Expect.FORBIDDEN]
+    if failing:
+        unproven = all(o.protocol is not None and o.protocol.unproven for o in failing)
+        return Verdict(Outcome.SKIPPED if unproven else Outcome.FAILED,
+                       f"{'unproven: ' if unproven else ''}{span}: {_count(failing)} ports are open but the "
+                       f"{check.rule.probe.kind} check did not pass ({_ports(failing)}): {failing[0].detail}")
     if expect is Expect.REQUIRED:
-        silent = [r for r in results if not r.state.answered]
-        if not silent:
+        if not summary:
             return Verdict(Outcome.PASSED, f"{span}: firewall path open, every sampled port answered (accept or RST)")
-        ports = ", ".join(str(r.port) for r in silent[:8]) + (" ..." if len(silent) > 8 else "")
-        return Verdict(Outcome.FAILED, f"{span}: {len(silent)} sampled ports did not answer ({silent[0].state.value}, "
-                                       f"e.g. {ports}); {_FIX[silent[0].state]}")
-    opened = [r for r in results if r.state is PortState.OPEN]
+        return Verdict(Outcome.FAILED, f"{span}: {_count(list(summary))} sampled ports did not answer "
+                                       f"({_ports(list(summary))}) after {summary.elapsed * 1000:.0f} ms; "
+                                       f"{_FIX[summary[0].state]}")
     if expect is Expect.OPTIONAL:
-        return Verdict(Outcome.PASSED, f"{span}: {len(opened)} open, {len(results) - len(opened)} closed")
-    if opened:
-        ports = ", ".join(str(r.port) for r in opened[:8]) + (" ..." if len(opened) > 8 else "")
-        return Verdict(Outcome.FAILED, f"{span} must be closed but {len(opened)} sampled ports accepted ({ports}); "
-                                       f"block the range in the firewall")
-    return _judge_closed(check, results, outcome.host_alive)
+        return Verdict(Outcome.PASSED, f"{span}: {opened} open, {summary.attempts - opened} closed")
+    accepted = [o for o in summary if o.state is PortState.OPEN]
+    if accepted:
+        return Verdict(Outcome.FAILED, f"{span} must be closed but {_count(accepted)} sampled ports accepted "
+                                       f"({_ports(accepted)[len('open: '):]}); block the range in the firewall")
+    if summary:
+        how, fix = _DEMANDED[check.rule.closed_state]
+        return Verdict(Outcome.FAILED, f"{span} must be {how} but {_count(list(summary))} sampled ports are not "
+                                       f"({_ports(list(summary))}); change the firewall rule to {fix}")
+    states = "/".join(f"{state.value} {n}" for state, n in sorted(summary.counts.items(), key=lambda i: i[0].value))
+    if outcome.host_alive or summary.answered:
+        return Verdict(Outcome.PASSED, f"{span}: closed as required ({states})")
+    return _unproven(check)

@@ -92,5 +92,5 @@ def test_range_on_an_unreachable_network_reports_every_port_without_crashing(tmp
     code, output = run_in_namespace(tmp_path, "198.18.0.9 multi.test\n",
                                     "- {id: span, from: internet, to: multi, range: 20000-24999, sample: all, expect: required}\n")
     assert code == 1, output
-    assert "5000 sampled ports did not answer (unreachable, e.g. 20000, 20001," in output, output
+    assert "5000 sampled ports did not answer (unreachable: 20000-24999)" in output, output
     assert "crashed" not in output and "RecursionError" not in output, output

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.checks import Check, plan
-from pytest_activate_ports.results import CheckOutcome, PortState, ProbeResult, ProtocolResult
+from pytest_activate_ports.results import CheckOutcome, PortState, ProbeResult, ProtocolResult, summarize
 from pytest_activate_ports.spec import load_spec
-from pytest_activate_ports.verdict import Outcome, judge
+from pytest_activate_ports.verdict import Outcome, judge, offending_states
 
 OPEN, REFUSED, FILTERED = PortState.OPEN, PortState.REFUSED, PortState.FILTERED
 UNREACHABLE, UNRESOLVABLE, ERROR = PortState.UNREACHABLE, PortState.UNRESOLVABLE, PortState.ERROR
@@ -32,6 +32,8 @@ rules:
   - {id: forbidden-refused, from: internet, to: h, port: 5434, expect: forbidden, state: refused}
   - {id: range-required, from: internet, to: h, range: 8192-8200, sample: all, expect: required}
   - {id: range-forbidden, from: internet, to: h, range: 9000-9002, sample: all, expect: forbidden}
+  - {id: range-dropped, from: internet, to: h, range: 9100-9102, sample: all, expect: forbidden, state: filtered}
+  - {id: range-optional, from: internet, to: h, range: 9200-9202, sample: all, expect: optional}
 """
 
 
@@ -119,6 +121,14 @@ RANGES = [
     ("range-forbidden", [REFUSED, OPEN, REFUSED], FAILED),
     # a forbidden range on a host that answered nothing at all is unproven.
     ("range-forbidden", [FILTERED] * 3, SKIPPED),
+    # state: filtered on a range: every port must be dropped (proven only by another answer), a RST fails.
+    ("range-dropped", [FILTERED] * 3, SKIPPED),
+    ("range-dropped", [FILTERED, REFUSED, FILTERED], FAILED),
+    # optional range: closed or open, both fine; a broken probe is an error; unresolvable fails a required range only.
+    ("range-optional", [OPEN, REFUSED, FILTERED], PASSED),
+    ("range-optional", [OPEN, ERROR, REFUSED], ERRORED),
+    ("range-required", [UNRESOLVABLE] * 9, FAILED),
+    ("range-forbidden", [UNRESOLVABLE] * 3, ERRORED),
 ]
 
 
@@ -128,3 +138,36 @@ def test_verdict_table_range(checks: dict[str, Check], rule: str, states: list[P
     results = tuple(attempt(port, state) for port, state in zip(check.ports, states, strict=True))
     verdict = judge(check, CheckOutcome(results, any(state.answered for state in states)))
     assert verdict.outcome is expected, verdict.message
+
+
+@pytest.mark.parametrize(("rule", "states", "expected"), RANGES)
+def test_verdict_table_range_summed_up_where_probed(checks: dict[str, Check], rule: str, states: list[PortState],
+                                                   expected: Outcome) -> None:
+    """The prober sends a range's summary, not its attempts: the verdict is the same."""
+    check = checks[rule]
+    results = tuple(attempt(port, state) for port, state in zip(check.ports, states, strict=True))
+    summary = summarize(results, offending_states(check.rule))
+    alive = any(state.answered for state in states)
+    assert judge(check, CheckOutcome(summary, alive)) == judge(check, CheckOutcome(results, alive))
+
+
+@pytest.mark.parametrize(("rule", "states", "named"), [
+    ("range-required", [OPEN, FILTERED, REFUSED, FILTERED, FILTERED, OPEN, OPEN, UNREACHABLE, OPEN],
+     "(filtered: 8193,8195-8196; unreachable: 8199)"),
+    ("range-forbidden", [OPEN, REFUSED, OPEN], "accepted (9000,9002)"),
+    ("range-dropped", [REFUSED, FILTERED, UNREACHABLE], "(refused: 9100; unreachable: 9102)"),
+    ("range-optional", [OPEN, ERROR, ERROR], "(error: 9201-9202)"),
+])
+def test_verdict_range_names_every_offending_port(checks: dict[str, Check], rule: str, states: list[PortState],
+                                                  named: str) -> None:
+    check = checks[rule]
+    results = tuple(attempt(port, state) for port, state in zip(check.ports, states, strict=True))
+    verdict = judge(check, CheckOutcome(summarize(results, offending_states(check.rule)), True))
+    assert verdict.outcome is not PASSED and named in verdict.message, verdict.message
+
+
+def test_verdict_dropped_range_passes_on_a_host_that_answered_elsewhere(checks: dict[str, Check]) -> None:
+    check = checks["range-dropped"]
+    summary = summarize((attempt(port, FILTERED) for port in check.ports), offending_states(check.rule))
+    assert judge(check, CheckOutcome(summary, True)).outcome is PASSED
+    assert judge(check, CheckOutcome(summary, False)).outcome is SKIPPED

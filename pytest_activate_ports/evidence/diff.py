@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..results import PortSet
 from .text import inert, printable, table
 from .read import EvidenceError, Vantage, key_of, load
 from .record import JSON
@@ -103,6 +104,9 @@ def _records(vantages: Sequence[Vantage]) -> dict[DiffKey, JSON]:
 
 
 def _states(record: JSON) -> str:
+    if record.get("range"):  # a range is summed up: its attempts per state
+        counts = record["range"]["counts"]
+        return ", ".join(f"{state} {counts[state]}" for state in sorted(counts)) or "not probed"
     states = [result["state"] for result in record["results"]]
     if len(states) <= 1:
         return states[0] if states else "not probed"
@@ -117,6 +121,14 @@ def _facts(record: JSON) -> dict[str, str]:
     return facts
 
 
+def _offending(record: JSON) -> dict[str, str]:
+    """A range's offending ports by state (as runs): which ports broke the rule is the news, not only how many."""
+    found: dict[str, list[str]] = {}
+    for offence in record["range"]["offending"] if record.get("range") else ():
+        found.setdefault(offence["state"], []).append(offence["ports"])
+    return {state: str(PortSet.union(PortSet.parse(runs) for runs in found[state])) for state in found}
+
+
 def _warnings(record: JSON) -> dict[str, str]:
     """Warnings by their text with numbers masked: "expires in 4.9 days", then 3.9, is one warning; its coming or going is news."""
     return {re.sub(r"\d+(\.\d+)?", "#", warning): warning for warning in record["warnings"]}
@@ -126,6 +138,10 @@ def _what(old: JSON, new: JSON) -> list[str]:
     what = [] if old["outcome"] == new["outcome"] else [f"{old['outcome']} → {new['outcome']}"]
     if _states(old) != _states(new):
         what.append(f"state {_states(old)} → {_states(new)}")
+    offending_before, offending_after = _offending(old), _offending(new)
+    for state in sorted(offending_before.keys() | offending_after.keys()):
+        if offending_before.get(state) != offending_after.get(state):
+            what.append(f"{state} ports {offending_before.get(state, '(none)')} → {offending_after.get(state, '(none)')}")
     before, after = _facts(old), _facts(new)
     if old["outcome"] != new["outcome"]:
         before = after = {}  # what was seen before and now is shown whole; facts would repeat it piecemeal

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..checks import port_labels
-from ..results import ProbeResult, ProtocolResult
+from ..results import Offence, PortSet, ProbeResult, ProtocolResult, RangeSummary, port_set, summarize
 from ..spec.model import Rule, Spec
+from ..verdict import offending_states
 
 if TYPE_CHECKING:
     from ..checks import Check
@@ -80,6 +81,22 @@ def result_json(result: ProbeResult) -> JSON:
     }
 
 
+def offence_json(offence: Offence) -> JSON:
+    """Ports of a range that broke its rule the same way: every one of them (as runs), with one attempt's record."""
+    return {**result_json(offence), "ports": str(offence.ports), "count": len(offence.ports)}
+
+
+def range_json(ports: PortSet, summary: RangeSummary | None) -> JSON:
+    """A range check: its ports, and (once probed) counts and ports per state and every offending port."""
+    return {
+        "ports": str(ports),
+        "attempts": summary.attempts if summary is not None else 0,
+        "counts": {state.value: n for state, n in summary.counts.items()} if summary is not None else {},
+        "states": {state.value: str(p) for state, p in summary.ports.items()} if summary is not None else {},
+        "offending": [offence_json(offence) for offence in summary] if summary is not None else [],
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One item's check with what the engine saw and what the verdict said."""
@@ -98,6 +115,8 @@ class Observation:
     def address(self) -> str:
         """The address actually dialled (the spec's address when nothing was resolved)."""
         results = self.outcome.results if self.outcome else ()
+        if isinstance(results, RangeSummary) and results.addresses:
+            return results.addresses[0]
         return next((r.address for r in results if r.address), self.check.host.address)
 
     @property
@@ -106,6 +125,8 @@ class Observation:
         if self.outcome is None:
             return "not probed"
         results = self.outcome.results
+        if isinstance(results, RangeSummary):
+            return f"{results.attempts} sampled ports: " + ", ".join(f"{state.value} {n}" for state, n in results.counts.items())
         if len(results) == 1:
             return f"{results[0].state.value}: {results[0].detail}"
         states: dict[str, int] = {}
@@ -116,9 +137,12 @@ class Observation:
     @property
     def elapsed_ms(self) -> float | None:
         """Wall time of the probe; ports of a range run concurrently, so the slowest one."""
-        if self.outcome is None or not self.outcome.results:
+        if self.outcome is None:
             return None
-        return _ms(max(r.elapsed for r in self.outcome.results))
+        results = self.outcome.results
+        if isinstance(results, RangeSummary):
+            return _ms(results.elapsed) if results.attempts else None
+        return _ms(max(r.elapsed for r in results)) if results else None
 
     def properties(self) -> list[tuple[str, str]]:
         """The ``activate.*`` JUnit testcase properties."""
@@ -143,6 +167,9 @@ class Observation:
         """The evidence record; ``spec`` is the spec's name, ``outcome`` pytest's (passed/failed/skipped/error)."""
         check, rule = self.check, self.check.rule
         results = self.outcome.results if self.outcome else ()
+        summary = None
+        if rule.port_range is not None and self.outcome is not None:
+            summary = results if isinstance(results, RangeSummary) else summarize(results, offending_states(rule))
         return {
             "nodeid": self.nodeid,
             "spec": spec,
@@ -152,7 +179,7 @@ class Observation:
             "host": check.host.name,
             "address": self.address,
             "port": check.label,
-            "ports": list(check.ports),
+            "ports": list(check.ports) if rule.port_range is None else [],
             "expect": rule.expect.value,
             "probe": rule.probe.kind,
             "reason": rule.reason,
@@ -163,5 +190,6 @@ class Observation:
             "host_alive": self.outcome.host_alive if self.outcome else None,
             "warnings": list(self.verdict.warnings) if self.verdict else [],
             "finished": finished,
-            "results": [result_json(r) for r in results],
+            "results": [] if rule.port_range is not None else [result_json(r) for r in results],
+            "range": None if rule.port_range is None else range_json(port_set(check.ports), summary),
         }

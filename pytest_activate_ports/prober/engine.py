@@ -18,13 +18,13 @@ import socket
 import threading
 import time
 from functools import partial
-from typing import TYPE_CHECKING, Deque, Protocol, Sequence
+from typing import TYPE_CHECKING, Deque, Iterator, Protocol, Sequence
 
 from .dial import Dial, unresolvable
 from .probes.base import Probe
 from .reactor import Reactor
 from .resolve import Address, Answer, Resolver
-from ..results import HostKey, Job, ProbeResult, Target
+from ..results import HostKey, Job, ProbeResult, RangeTally, Target
 
 if TYPE_CHECKING:
     from .speaker import Listener, Speaker
@@ -81,10 +81,11 @@ class Engine:
         self._submitted: set[int] = set()
         # The rest belongs to the engine's thread.
         self._alive: set[HostKey] = set()  # hosts whose liveness was decided (and told)
-        self._partial: dict[int, list[ProbeResult]] = {}
+        self._partial: dict[int, list[ProbeResult] | RangeTally] = {}  # a range's attempts are summed up as they come
         self._remaining: dict[int, int] = {}
         self._unfinished: collections.Counter[HostKey] = collections.Counter()
-        self._queues: dict[HostKey, Deque[tuple[Job, int]]] = {}
+        # Per host, its jobs with the ports not yet started: a range is one entry, not 64k.
+        self._queues: dict[HostKey, Deque[tuple[Job, Iterator[int]]]] = {}
         self._busy: collections.Counter[HostKey] = collections.Counter()  # ports in flight per host
         self._in_flight = 0
         self._ready_hosts: dict[HostKey, None] = {}  # hosts with queued ports and room, in the order they became so
@@ -134,8 +135,8 @@ class Engine:
         """
         for job in jobs:
             key = job.host_key
-            self._queues.setdefault(key, collections.deque()).extend((job, port) for port in job.ports)
-            self._partial[job.key] = []
+            self._queues.setdefault(key, collections.deque()).append((job, iter(job.ports)))
+            self._partial[job.key] = [] if job.offends is None else RangeTally(job.offends)
             self._remaining[job.key] = len(job.ports)
             self._unfinished[key] += 1
             if self._busy[key] < self.per_host:
@@ -162,7 +163,13 @@ class Engine:
         while self._in_flight < self.concurrency and self._ready_hosts:
             key = next(iter(self._ready_hosts))
             queue = self._queues[key]
-            job, port = queue.popleft()
+            job, ports = queue[0]
+            port = next(ports, None)
+            if port is None:
+                queue.popleft()
+                if not queue:
+                    del self._ready_hosts[key]
+                continue
             self._busy[key] += 1
             self._in_flight += 1
             if not queue or self._busy[key] >= self.per_host:
@@ -216,15 +223,25 @@ class Engine:
 
     def _record(self, job: Job, results: list[ProbeResult]) -> None:
         key = job.key
-        self._partial[key].extend(results)
+        gathered = self._partial[key]
+        if isinstance(gathered, RangeTally):
+            for result in results:
+                gathered.add(result)
+        else:
+            gathered.extend(results)
         self._remaining[key] -= 1
         if self._remaining[key]:
             return
-        final = tuple(sorted(self._partial.pop(key), key=lambda r: r.port))
-        del self._remaining[key]
+        del self._partial[key], self._remaining[key]
+        final: tuple[ProbeResult, ...]
+        if isinstance(gathered, RangeTally):
+            final = summary = gathered.summary()
+            answered = summary.answered
+        else:
+            final = tuple(sorted(gathered, key=lambda r: r.port))
+            answered = any(r.state.answered for r in final)
         host = job.host_key
         self._unfinished[host] -= 1
-        answered = any(r.state.answered for r in final)
         decided = host not in self._alive and (answered or not self._unfinished[host])
         if decided:
             self._alive.add(host)

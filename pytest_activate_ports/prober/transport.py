@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from ..results import Job, PortState, ProbeResult, ProtocolResult, SubCheck
+from ..results import Job, Offence, PortSet, PortState, ProbeResult, ProtocolResult, RangeSummary, SubCheck, port_set
 from .probes.material import Identity, Pem, TlsMaterial
 
 Wire = Any  # a plain value: what execnet's serializer carries
@@ -57,15 +57,18 @@ def tls_from_wire(data: Wire) -> TlsMaterial:
 
 
 def job_to_wire(job: Job) -> Wire:
-    """A job for the channel, its probe as the plain configuration it was built from."""
-    return (job.key, job.host, job.address, list(job.ports), dict(job.port_map), job.probe.config)
+    """A job for the channel, its ports as runs (``1024-65535``), its probe as the plain configuration it was built from."""
+    offends = None if job.offends is None else sorted(state.value for state in job.offends)
+    return (job.key, job.host, job.address, str(port_set(job.ports)), dict(job.port_map), job.probe.config, offends)
 
 
 def job_from_wire(data: Wire, build: ProbeBuilder) -> Job:
     """The job a channel carried, its probe rebuilt by ``build`` from the configuration."""
-    key, host, address, ports, port_map, config = data
-    return Job(int(key), str(host), str(address), tuple(int(p) for p in ports),
-               {int(k): int(v) for k, v in port_map.items()}, build(config))
+    key, host, address, ports, port_map, config, offends = data
+    return Job(int(key), str(host), str(address), PortSet.parse(ports), {int(k): int(v) for k, v in port_map.items()},
+               build(config), None if offends is None else frozenset(PortState(state) for state in offends))
+
+
 
 
 def protocol_to_wire(protocol: ProtocolResult | None) -> Wire:
@@ -101,8 +104,34 @@ def attempt_from_wire(data: Wire) -> ProbeResult:
 
 
 def attempts_to_wire(results: Sequence[ProbeResult]) -> Wire:
+    """A job's attempts: a list of tuples, or a range's summary as a dict (see :func:`summary_to_wire`)."""
+    if isinstance(results, RangeSummary):
+        return summary_to_wire(results)
     return [attempt_to_wire(result) for result in results]
 
 
 def attempts_from_wire(data: Wire) -> tuple[ProbeResult, ...]:
+    if isinstance(data, dict):
+        return summary_from_wire(data)
     return tuple(attempt_from_wire(item) for item in data)
+
+
+def summary_to_wire(summary: RangeSummary) -> Wire:
+    """A range's summary: counts and ports (as runs) per state, each offence as an attempt plus its ports, the slowest."""
+    return {"counts": {state.value: count for state, count in summary.counts.items()},
+            "ports": {state.value: str(ports) for state, ports in summary.ports.items()},
+            "offences": [(attempt_to_wire(offence), str(offence.ports)) for offence in summary],
+            "elapsed": summary.elapsed, "addresses": list(summary.addresses)}
+
+
+def summary_from_wire(data: Wire) -> RangeSummary:
+    """The summary a channel carried.
+
+    Raises:
+        ValueError: the dict is not a summary (a prober of another version, or a broken channel).
+    """
+    offences = [Offence.of(first, PortSet.parse(ports), first.elapsed)
+                for first, ports in ((attempt_from_wire(attempt), ports) for attempt, ports in data["offences"])]
+    return RangeSummary(offences, {PortState(state): int(count) for state, count in data["counts"].items()},
+                        {PortState(state): PortSet.parse(ports) for state, ports in data["ports"].items()},
+                        float(data["elapsed"]), [str(address) for address in data["addresses"]])

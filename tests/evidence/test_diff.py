@@ -259,3 +259,20 @@ def test_diff_notes_a_new_tool_version_and_a_spec_only_one_run_has(before_after:
     assert status == 0
     assert out.splitlines()[1:3] == ["note: spec second-spec only in the new run",
                                      f"note: tool version changed: {old_version} → 9.9.9"]
+
+
+def test_diff_names_the_range_ports_that_opened(pytester: pytest.Pytester, write_spec: Callable[[str], Path],
+                                                 closing_port: ClosingPort, capsys: pytest.CaptureFixture[str]) -> None:
+    """A range is summed up in the evidence: the diff still says which of its ports changed, not only how many."""
+    spec = write_spec(f"""
+        version: 1
+        hosts: {{lb: {{address: 127.0.0.1, roles: [control-plane]}}}}
+        rules:
+          - {{id: perimeter, from: internet, to: lb, range: {closing_port.port}-{closing_port.port + 1}, sample: all,
+              expect: forbidden}}
+    """)
+    before = evidence(pytester, spec, "before.json")
+    closing_port.open()
+    status, out, _ = diff(capsys, before, evidence(pytester, spec, "after.json"))
+    assert status == 1, out
+    assert f"open ports (none) → {closing_port.port}" in out, out

@@ -10,12 +10,14 @@ import pytest
 
 from pytest_activate_ports.evidence.writer import write_atomic, write_json
 from pytest_activate_ports.redact import REDACTED, redact
+from pytest_activate_ports.results import PortSet
 
 from .conftest import run_vantage
 
 
-def test_range_check_records_every_sampled_port(pytester: pytest.Pytester, write_spec: Callable[[str], Path],
-                                                refused_port: int, validate: Callable[[Path], dict[str, Any]]) -> None:
+def test_range_check_records_counts_and_runs_not_one_result_per_port(
+        pytester: pytest.Pytester, write_spec: Callable[[str], Path], refused_port: int,
+        validate: Callable[[Path], dict[str, Any]]) -> None:
     spec = write_spec(f"""
         version: 1
         hosts:
@@ -25,11 +27,33 @@ def test_range_check_records_every_sampled_port(pytester: pytest.Pytester, write
     """)
     run_vantage(pytester, spec, "compute", "--activate-evidence", "e.json").assert_outcomes(passed=1)
     [record] = validate(pytester.path / "e.json")["records"]
-    assert record["port"] == f"{refused_port}-{refused_port + 3}"
-    assert record["ports"] == list(range(refused_port, refused_port + 4))
-    assert [r["port"] for r in record["results"]] == record["ports"]
+    span = f"{refused_port}-{refused_port + 3}"
+    assert record["port"] == span and record["ports"] == [] and record["results"] == []
+    assert record["range"]["ports"] == span and record["range"]["attempts"] == 4
+    assert sum(record["range"]["counts"].values()) == 4 and record["range"]["offending"] == []
     assert record["observed"].startswith("4 sampled ports: ")
-    assert record["elapsed_ms"] == max(r["elapsed_ms"] for r in record["results"])
+    assert record["elapsed_ms"] is not None and record["address"] == "127.0.0.1"
+
+
+def test_range_check_records_every_offending_port(pytester: pytest.Pytester, write_spec: Callable[[str], Path],
+                                                  refused_port: int, validate: Callable[[Path], dict[str, Any]]) -> None:
+    """A range that must be dropped but answers: each of its ports is in the evidence and in the failure."""
+    spec = write_spec(f"""
+        version: 1
+        hosts:
+          node: {{address: 127.0.0.1, roles: [compute]}}
+        rules:
+          - {{id: perimeter, from: compute, to: node, range: {refused_port}-{refused_port + 3}, sample: all,
+              expect: forbidden, state: filtered}}
+    """)
+    result = run_vantage(pytester, spec, "compute", "--activate-evidence", "e.json")
+    result.assert_outcomes(failed=1)
+    [record] = validate(pytester.path / "e.json")["records"]
+    offending = record["range"]["offending"]
+    assert sum(offence["count"] for offence in offending) == 4
+    assert PortSet.union(PortSet.parse(offence["ports"]) for offence in offending) == PortSet.of(
+        range(refused_port, refused_port + 4))
+    assert f"{refused_port}-{refused_port + 3}" in record["message"]
 
 
 def test_redact_replaces_secrets_everywhere_longest_first() -> None:
