@@ -254,8 +254,13 @@ def frames_of(traceback: TracebackType | None) -> list[FrameType]:
 
 
 def end(io: Any, reap: bool) -> None:
-    """Kill a gateway's process (and, with ``reap``, wait for it: nothing else will)."""
+    """Kill a gateway's process; with ``reap``, also wait for it and close its pipes: nothing else will."""
     if io is not None:
         io.kill()
         if reap:
             io.wait()
+            for close in (io.close_write, io.close_read):
+                try:
+                    close()
+                except (OSError, NotImplementedError):  # a via= gateway's IO cannot close its reading end
+                    pass

@@ -1,0 +1,141 @@
+"""Vantages somewhere else for real: a network namespace (``ip netns exec``) and OpenSSH's sshd inside one.
+
+Every address dialled is a 198.18.x address the test gave its own
+namespace, dialled from inside it (the ssh client reaches the sshd through
+a ProxyCommand run in the namespace). The prober's process is gone from the
+namespace afterwards; namespaces and everything in them are removed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from pytest_activate_ports.outcomes import ProbingStopped
+from pytest_activate_ports.results import Job, PortState
+from pytest_activate_ports.vantages import ProcessProber
+
+from ..netns import Namespace, require_netns
+from ..test_prober_process import jobs_for, run, stopped_with
+from .sshd import Sshd, client_config, keypair, require_sshd
+
+SSHD_ADDRESS, TARGET = "198.18.201.1", "198.18.201.2"
+# Accepts and closes every connection; says its port once it listens.
+LISTEN = ("import socket, sys; s = socket.create_server((sys.argv[1], 0)); print(s.getsockname()[1], flush=True)\n"
+          "while True: s.accept()[0].close()")
+
+
+def listen(namespace: Namespace, address: str) -> int:
+    """A listener inside ``namespace`` on ``address``; its port."""
+    process = namespace.spawn(sys.executable, "-c", LISTEN, address)
+    assert process.stdout is not None
+    return int(process.stdout.readline())
+
+
+def job_to(tmp_path: Path, address: str, port: int) -> list[Job]:
+    return jobs_for(tmp_path, f"version: 1\nhosts: {{h: {{address: {address}}}}}\n"
+                              f"rules: [{{id: one, from: internet, to: h, port: {port}, expect: required}}]\n")
+
+
+@pytest.fixture
+def zone() -> Iterator[Namespace]:
+    """A namespace with the sshd's and the target's addresses on its loopback."""
+    require_netns()
+    with Namespace() as namespace:
+        namespace.add_address(f"{SSHD_ADDRESS}/32")
+        namespace.add_address(f"{TARGET}/32")
+        yield namespace
+
+
+def probed_from(where: str, job: Job, zone: Namespace) -> tuple[ProcessProber, PortState, str | None]:
+    """Run ``job`` from ``where``; its state and source address; the prober is closed and gone from ``zone``."""
+    prober, outcomes = run([job], where, name="vantage agent")
+    try:
+        [result] = outcomes.wait(job).results
+        pid = int(prober.facts["pid"])
+        assert pid in zone.pids()  # it runs inside the namespace
+    finally:
+        prober.close()
+    assert pid not in zone.pids()
+    return prober, result.state, result.source
+
+
+def test_netns_vantage_dials_from_inside_its_namespace(tmp_path: Path, zone: Namespace) -> None:
+    [job] = job_to(tmp_path, TARGET, listen(zone, TARGET))
+    prober, state, source = probed_from(f"popen//python=ip netns exec {zone.name} {sys.executable} -I -S", job, zone)
+    assert state is PortState.OPEN
+    assert source is not None and source.startswith("198.18.201.")
+    assert prober.facts["python"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_netns_vantage_that_does_not_exist(tmp_path: Path) -> None:
+    require_netns()
+    jobs = job_to(tmp_path, TARGET, 80)  # never dialled: the vantage does not start
+    where = f"popen//python=ip netns exec apt-no-such-namespace {sys.executable}"
+    stopped_with(*run(jobs, where, name="vantage agent"), jobs[0],
+                 rf"^the vantage agent \({where}\) did not start: no Python answered")
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, zone: Namespace) -> Sshd:
+    require_sshd()
+    return Sshd(zone, SSHD_ADDRESS, tmp_path / "sshd", keypair(tmp_path / "client_key"))
+
+
+def ssh_vantage(tmp_path: Path, sshd: Sshd, key: Path, known: str | None = None, port: int = 22) -> str:
+    """WHERE for ``sshd`` with client ``key``: the test's own ssh config (``ssh_config=``) and known_hosts."""
+    config = client_config(tmp_path, {"vantage": [f"IdentityFile {key}", sshd.reach(port)]},
+                           sshd.known_host("vantage") if known is None else known)
+    return f"ssh=vantage//ssh_config={config}//python=python3 -I -S"
+
+
+def test_ssh_vantage_probes_from_where_sshd_is(tmp_path: Path, zone: Namespace, sshd: Sshd) -> None:
+    [job] = job_to(tmp_path, TARGET, listen(zone, TARGET))
+    prober, state, source = probed_from(ssh_vantage(tmp_path, sshd, tmp_path / "client_key"), job, zone)
+    assert state is PortState.OPEN
+    assert source is not None and source.startswith("198.18.201.")
+    assert prober.facts["hostname"] and prober.facts["python"]
+
+
+@pytest.mark.parametrize(("case", "cause"), [
+    ("wrong-key", r"Permission denied \(publickey\)"),
+    ("unknown-host-key", r"Host key verification failed"),
+    ("no-sshd", r"Connection closed"),  # socat, inside the namespace, finds nothing on the port: ssh sees it close
+])
+def test_ssh_vantage_that_cannot_log_in_ends_its_checks(tmp_path: Path, zone: Namespace, sshd: Sshd, case: str,
+                                                       cause: str) -> None:
+    """BatchMode: no prompt for a password, a passphrase or a new host key; what ssh said is the line."""
+    key = keypair(tmp_path / "other_key") if case == "wrong-key" else tmp_path / "client_key"
+    where = ssh_vantage(tmp_path, sshd, key, known="" if case == "unknown-host-key" else None,
+                        port=2222 if case == "no-sshd" else 22)
+    jobs = job_to(tmp_path, TARGET, listen(zone, TARGET))
+    stopped_with(*run(jobs, where, name="vantage agent"), jobs[0], rf"^the vantage agent \(ssh=vantage//.*\) did not start: .*{cause}")
+
+
+def test_ssh_vantage_refused(tmp_path: Path, refused_port: int) -> None:
+    """No root needed: ssh to a loopback port that refuses."""
+    if shutil.which("ssh") is None:
+        pytest.skip("needs ssh (Debian package openssh-client)")
+    jobs = job_to(tmp_path, "127.0.0.1", refused_port)
+    where = f"ssh=-p {refused_port} 127.0.0.1//python=python3"
+    stopped_with(*run(jobs, where, name="vantage agent"), jobs[0],
+                 rf"^the vantage agent \({where}\) did not start: ssh: connect to host 127.0.0.1 port {refused_port}: "
+                 "Connection refused$")
+
+
+def test_ssh_vantage_through_a_jump_host(tmp_path: Path, zone: Namespace, sshd: Sshd) -> None:
+    """ProxyJump from the user's ssh config: the target's sshd is reachable only from the jump host's namespace."""
+    with Namespace() as inner:
+        zone.link(inner, "198.18.202.1/24", "198.18.202.2/24")
+        target = Sshd(inner, "198.18.202.2", tmp_path / "inner-sshd", tmp_path / "client_key")
+        [job] = job_to(tmp_path, "198.18.202.2", listen(inner, "198.18.202.2"))
+        key = f"IdentityFile {tmp_path / 'client_key'}"
+        config = client_config(tmp_path, {"jump": [key, sshd.reach(), "BatchMode yes"],
+                                          "inner": [key, "HostName 198.18.202.2", "ProxyJump jump"]},
+                               sshd.known_host("jump") + target.known_host("inner"))
+        prober, state, source = probed_from(f"ssh=inner//ssh_config={config}//python=python3 -I -S", job, inner)
+    assert state is PortState.OPEN and source is not None and source.startswith("198.18.202.2:")
