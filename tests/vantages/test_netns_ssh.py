@@ -9,6 +9,7 @@ namespace afterwards; namespaces and everything in them are removed.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -114,6 +115,23 @@ def test_ssh_vantage_that_cannot_log_in_ends_its_checks(tmp_path: Path, zone: Na
                         port=2222 if case == "no-sshd" else 22)
     jobs = job_to(tmp_path, TARGET, listen(zone, TARGET))
     stopped_with(*run(jobs, where, name="vantage agent"), jobs[0], rf"^the vantage agent \(ssh=vantage//.*\) did not start: .*{cause}")
+
+
+def test_ssh_vantage_never_asks_for_a_passphrase(tmp_path: Path, zone: Namespace, sshd: Sshd,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key with a passphrase and an askpass program ssh would run without BatchMode: it is never run."""
+    locked = tmp_path / "locked_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "passphrase", "-f", str(locked)], check=True)
+    (sshd.folder / "authorized_keys").write_text(locked.with_suffix(".pub").read_text())
+    asked, askpass = tmp_path / "asked", tmp_path / "askpass"
+    askpass.write_text(f"#!/bin/sh\ntouch {asked}\necho passphrase\n")
+    askpass.chmod(0o755)
+    monkeypatch.setenv("SSH_ASKPASS", str(askpass))
+    monkeypatch.setenv("SSH_ASKPASS_REQUIRE", "force")
+    jobs = job_to(tmp_path, TARGET, listen(zone, TARGET))
+    stopped_with(*run(jobs, ssh_vantage(tmp_path, sshd, locked), name="vantage agent"), jobs[0],
+                 r"did not start: .*Permission denied \(publickey\)")
+    assert not asked.exists()
 
 
 def test_ssh_vantage_refused(tmp_path: Path, refused_port: int) -> None:
