@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pytest_activate_ports.emulate.tls import answer_http, server_context
 from pytest_activate_ports.prober.probes.base import ProtocolResult
 from pytest_activate_ports.prober.probes.options import OptionError
 from pytest_activate_ports.prober.probes.registry import build
+from pytest_activate_ports.prober.probes.tlsctx import new_client_context
 from pytest_activate_ports.prober.transport import tls_from_wire
 from pytest_activate_ports.untrusted import untrusted_client
 
@@ -271,3 +273,15 @@ def test_probe_mtls_config_carries_the_untrusted_client_as_pem(pki: Pki) -> None
     carried = tls_from_wire(pki.probe("mtls").config[2]).untrusted_client
     assert carried == made and "BEGIN CERTIFICATE" in made.cert.text and "PRIVATE KEY" in made.key.text
     assert untrusted_client() is made  # one per session
+
+
+def test_probe_mtls_client_identity_is_loaded_without_leaving_a_file(pki: Pki, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSSL loads a certificate and key only from files: they exist in a private folder while it reads them."""
+    identity = tls_from_wire(pki.probe("mtls").config[2]).client
+    assert identity is not None and identity.key.source == str(pki.config.client_key)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    new_client_context(verify=False, client=identity)  # raises if the identity did not load
+    assert list(scratch.iterdir()) == []
