@@ -113,10 +113,12 @@ class ProcessProber:
             except (OSError, EOFError, ValueError, execnet.TimeoutError, execnet.RemoteError):
                 pass  # it is going away either way: the group below ends it
         self._stop(self._say("was closed"))  # a start still under way gives up on seeing this
-        if self._starter.is_alive():
-            self._abort_start()
+        starting = self._starter.is_alive()
+        if starting:
+            self._abort_start()  # not yet a gateway of the group
+        self._group.terminate(timeout=CLOSE_GRACE)  # one that became a gateway is ended here, or by the start itself
+        if starting:
             self._starter.join(CLOSE_GRACE)
-        self._group.terminate(timeout=CLOSE_GRACE)
         if self._log is not None:
             self._log.unlink(missing_ok=True)
 
