@@ -74,6 +74,10 @@ def test_transport_job_carries_the_files_contents_not_their_paths(tmp_path: Path
     assert isinstance(again, PostgresProbe) and again.trust.ca is not None
     assert again.trust.ca == Pem(str(tmp_path / "db-ca.pem"), db.cert_pem.bytes().decode())
     assert again.trust.anchor == "ca (db-ca.pem)"  # messages still name the spec's file
+    other = job_from_wire(execnet.loads(execnet.dumps(job_to_wire(Job(2, "db2", "127.0.0.2", (5432,), {}, probe)))),
+                          registry.rebuild).probe
+    assert isinstance(other, PostgresProbe) and other.trust.ca is not None
+    assert other.trust.ca.text is again.trust.ca.text  # one copy of a bundle however many jobs carry it
 
 
 def test_transport_a_probe_carries_only_the_tls_material_its_kind_uses(tmp_path: Path) -> None:

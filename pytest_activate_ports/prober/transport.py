@@ -10,6 +10,7 @@ functions, tested against each other and against hand-written tuples.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Sequence
 
 from ..results import Job, Offence, PortSet, PortState, ProbeResult, ProtocolResult, RangeSummary, SubCheck, port_set
@@ -24,7 +25,8 @@ def pem_to_wire(pem: Pem) -> Wire:
 
 
 def pem_from_wire(data: Wire) -> Pem:
-    return Pem(str(data[0]), str(data[1]))
+    # Every job of a rule carries the same CA bundle (perhaps hundreds of kB): one copy is kept, not one per job.
+    return Pem(str(data[0]), sys.intern(str(data[1])))
 
 
 def _optional(convert: Callable[[Any], Any], value: Any) -> Any:
