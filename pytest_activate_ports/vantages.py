@@ -173,9 +173,10 @@ class ProcessProber:
         """Why a start failed, in one line: what ssh said (its -E log) when it was ssh that gave up.
 
         ``made``: execnet made the gateway, so the command ran; it ended (or
-        went silent) before its Python answered: not a Python, or one that
-        failed (its own message went to stderr). A broken pipe says the same,
-        earlier.
+        went silent) before its Python answered: not a Python, one that failed
+        (its own message went to stderr), or one older than 3.8 that cannot
+        even compile execnet's bootstrap. A broken pipe or a first byte that
+        is not execnet's (its AssertionError) say the same, earlier.
         """
         said = self._log.read_text(errors="replace").splitlines() if self._log is not None else []
         said = [line.strip() for line in said if line.strip() and not line.startswith("Warning: Permanently added")]
@@ -183,9 +184,11 @@ class ProcessProber:
             return "; ".join(said)
         if isinstance(exc, execnet.HostNotFound):
             return f"ssh could not reach {exc}"
-        if made or isinstance(exc, (BrokenPipeError, EOFError)):
-            return f"no Python answered ({type(exc).__name__}: {exc or 'no answer'}; the command's own message is on stderr)"
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if made or isinstance(exc, (BrokenPipeError, EOFError, AssertionError)):
+            return (f"no Python answered ({error}): the command must start a Python >= "
+                    f"{'.'.join(map(str, self._min_python))}; its own message, if any, went to stderr")
+        return error
 
     def _watch(self) -> None:
         """Gives up on a start that takes longer than its bound, and on a prober that stops answering."""
