@@ -73,10 +73,13 @@ class Stream:
                 self._cond.wait_for(lambda: bool(self._pending) or self._stopped is not None)
                 batch, self._pending = self._pending, []
                 stopped = self._stopped
-            if batch:
-                self._channel.send(batch)
-            if stopped is not None and not batch:
-                self._channel.send(("stopped", stopped))
+            try:
+                if batch:
+                    self._channel.send(batch)
+                if stopped is not None and not batch:
+                    self._channel.send(("stopped", stopped))
+                    return
+            except (OSError, EOFError):  # the pytest side is gone (killed, or it gave up on us): no one to tell
                 return
 
     def join(self) -> None:
