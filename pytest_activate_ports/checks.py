@@ -82,12 +82,13 @@ def _not_applicable(rule: Rule, features: Mapping[str, FeatureValue]) -> str | N
     return f"not applicable: when '{rule.when.text}' is false ({values}){because}"
 
 
-def plan(spec: Spec, roles: Collection[str]) -> Plan:
-    """All checks ``spec`` asks of the vantages ``roles``, one per (rule, host, port) and vantage.
+def plan(spec: Spec, roles: str | Collection[str]) -> Plan:
+    """All checks ``spec`` asks of the vantage(s) ``roles``, one per (rule, host, port) and vantage.
 
     A rule that runs from several of ``roles`` is checked from each, and its
     node ids name the vantage: ``rule[host:443@agent]``.
     """
+    roles = (roles,) if isinstance(roles, str) else roles
     checks: list[Check] = []
     other = 0
     empty: list[str] = []

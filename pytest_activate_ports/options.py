@@ -36,6 +36,7 @@ class Settings:
     repeated_roles: tuple[str, ...] = ()  # every --activate-role when given more than once: a usage error
     prober: str = DEFAULT_PROBER
     vantages: tuple[tuple[str, str], ...] = ()  # (role, WHERE) per --activate-vantage, in the order given
+    probers: int | None = None  # local prober processes; None: auto (one per core for a sweep)
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -62,7 +63,10 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--activate-vantage", action="append", default=[], metavar="ROLE=WHERE",
                     help="probe ROLE's checks from WHERE: 'local' or an execnet gateway spec (ssh=[user@]host, "
                          "popen//python=CMD, ...); repeatable, every given role runs in this run")
+    group.addoption("--activate-probers", metavar="N",
+                    help="local prober processes (default auto: one per core when a range has 4096 ports or more)")
     parser.addini("activate_spec", "port spec(s) to collect", type="args", default=[])
+    parser.addini("activate_probers", "local prober processes (auto, or a whole number)", default="")
     parser.addini("activate_vantages", "ROLE=WHERE per line: probe ROLE's checks from WHERE", type="linelist", default=[])
     parser.addini("activate_role", "vantage role of this run", default="")
     parser.addini("activate_timeout", "per-probe timeout in seconds", default="")
@@ -134,7 +138,15 @@ def read(config: pytest.Config) -> Settings:
         repeated_roles=tuple(roles) if len(roles) > 1 else (),
         prober=prober,
         vantages=vantages,
+        probers=_probers(pick("activate_probers", "activate_probers")),
     )
+
+
+def _probers(raw: str) -> int | None:
+    """``--activate-probers``: a whole number of at least 1, or ``auto`` (None)."""
+    if raw in ("", "auto"):
+        return None
+    return int(_number("--activate-probers", raw, int, 1))
 
 
 def _vantages(values: list[str]) -> tuple[tuple[str, str], ...]:

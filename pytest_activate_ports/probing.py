@@ -8,24 +8,27 @@ group asks (see :mod:`.distribute`), so no port is dialled by two workers.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
-from collections import Counter
 from typing import Mapping, Protocol, Sequence
 
 from .checks import Check
 from .distribute import xdist_group
 from .prober.engine import Engine
 from .options import Settings
-from .outcomes import Outcomes
+from .outcomes import Outcomes, Sink
 from .results import CheckOutcome, Job
 from .verdict import offending_states
 
 
-# From this many probed checks on, a prober process beats a thread of pytest's own: pytest's thread
+# From this many connection attempts on, a prober process beats a thread of pytest's own: pytest's thread
 # no longer shares the GIL with the prober's (bench, 2 cores: 20 checks 1.63 vs 1.43 s, 1,000 checks
 # about even, 10,000 checks 11.3-12.6 vs 17.1 s; bench/results/latest.md).
 PROCESS_FROM = 1000
+# A sweep (a range job this large) is bound by the prober's CPU: `--activate-probers auto` then runs one
+# prober process per core (see fanout.py).
+SWEEP_FROM = 4096
 LOCAL_FACTS = {"hostname": socket.gethostname(), "python": platform.python_version()}  # a thread's vantage: this process
 
 
@@ -39,11 +42,18 @@ class Runner(Protocol):
     def close(self) -> None: ...
 
 
-def prober_for(choice: str, checks: int) -> str:
-    """Where ``checks`` probed checks run for ``--activate-prober choice``: "thread" or "process"."""
+def prober_for(choice: str, checks: Sequence[Check]) -> str:
+    """Where ``checks`` run for ``--activate-prober choice``: "thread" or "process" (auto: by their attempts)."""
     if choice == "auto":
-        return "process" if checks >= PROCESS_FROM else "thread"
+        return "process" if sum(len(check.ports) for check in checks) >= PROCESS_FROM else "thread"
     return choice
+
+
+def probers_for(choice: int | None, checks: Sequence[Check]) -> int:
+    """How many local prober processes ``checks`` get for ``--activate-probers choice`` (None: auto)."""
+    if choice is not None:
+        return choice
+    return os.cpu_count() or 1 if any(len(check.ports) >= SWEEP_FROM for check in checks) else 1
 
 
 def job_of(check: Check, key: int) -> Job:
@@ -69,8 +79,10 @@ class Probing:
         self.outcomes = Outcomes()
         self._settings = settings
         self._where = dict(vantages or {})
-        counts = Counter(check.role for check in checks)
-        self._runners: dict[str | None, Runner] = {role: self._runner(role, count) for role, count in counts.items()}
+        by_role: dict[str | None, list[Check]] = {}
+        for check in checks:
+            by_role.setdefault(check.role, []).append(check)
+        self._runners: dict[str | None, Runner] = {role: self._runner(role, share) for role, share in by_role.items()}
         self._started: set[str | None] = set()
         self._group_of: dict[int, list[Job]] | None = None  # job key -> the jobs of its group, when on demand
         self._submitted: set[int] = set()
@@ -82,17 +94,26 @@ class Probing:
                 self._group_of[job.key] = groups.setdefault(xdist_group(check, workers), [])
                 self._group_of[job.key].append(job)
 
-    def _runner(self, role: str | None, checks: int) -> Runner:
-        """The prober for ``role``'s ``checks``: a thread or process here, or a vantage's behind a gateway."""
+    def _runner(self, role: str | None, checks: Sequence[Check]) -> Runner:
+        """The prober for ``role``'s ``checks``: a thread or process(es) here, or a vantage's behind a gateway."""
         settings, where = self._settings, self._where.get(role or "", "local")
-        if where == "local" and prober_for(settings.prober, checks) == "thread":
+        count = probers_for(settings.probers, checks) if where == "local" else 1
+        if where == "local" and count == 1 and prober_for(settings.prober, checks) == "thread":
             return Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
         from .vantages import ProcessProber  # execnet costs ~30 ms to import: only when a process is wanted
 
-        if where == "local":
+        if where != "local":
+            return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes,
+                                 where=where, name=f"vantage {role}")
+        if count == 1:
             return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
-        return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes,
-                             where=where, name=f"vantage {role}")
+        from .fanout import Fanout
+
+        def make(index: int, parts: Sink) -> Runner:
+            return ProcessProber(settings.timeout, settings.concurrency, max(1, settings.per_host // count), parts,
+                                 name=f"prober {index + 1} of {count}")
+
+        return Fanout(make, count, self.outcomes)
 
     def start(self) -> None:
         """Start probing: every job now, or (on demand) nothing until an item asks."""

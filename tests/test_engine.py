@@ -50,7 +50,7 @@ def _sockets_to(port: int, state: str) -> int:
 
 def jobs_of(path: Path) -> list[Job]:
     """The engine's jobs for every check the spec at ``path`` asks of the internet."""
-    return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), "internet").checks)]
+    return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), ("internet",)).checks)]
 
 
 def checks_for(tmp_path: Path, hosts: int, rules: int, port: int) -> list[Job]:

@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from pytest_activate_ports.checks import plan
+from pytest_activate_ports.checks import Check, plan
 from pytest_activate_ports.outcomes import Outcomes, ProbingStopped
-from pytest_activate_ports.probing import job_of, prober_for
+from pytest_activate_ports.probing import SWEEP_FROM, job_of, prober_for, probers_for
 from pytest_activate_ports.results import Job, PortState
 from pytest_activate_ports.spec import load_spec
 from pytest_activate_ports.vantages import ProcessProber
@@ -39,7 +39,7 @@ def sshd() -> Iterator[Listener]:
 def jobs_for(tmp_path: Path, text: str) -> list[Job]:
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), "internet").checks)]
+    return [job_of(check, key) for key, check in enumerate(plan(load_spec(path), ("internet",)).checks)]
 
 
 def one_rule(port: int, expect: str) -> str:
@@ -162,8 +162,27 @@ def test_plugin_prober_process_gives_the_same_verdicts(pytester: pytest.Pytester
     assert verdicts[0] == verdicts[1]
 
 
-@pytest.mark.parametrize(("choice", "checks", "where"), [
-    ("auto", 999, "thread"), ("auto", 1000, "process"), ("thread", 50000, "thread"), ("process", 1, "process"),
+def checks_of(tmp_path: Path, ports: int, ranged: bool) -> list[Check]:
+    """``ports`` connection attempts: one check per port, or one range check of them all (``sample: all``)."""
+    rule = (f"{{id: r, from: internet, to: h, range: 2000-{1999 + ports}, sample: all, expect: forbidden}}" if ranged
+            else f"{{id: r, from: internet, to: h, ports: [{', '.join(str(2000 + i) for i in range(ports))}], expect: forbidden}}")
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"version: 1\nhosts: {{h: {{address: 127.0.0.1}}}}\nrules: [{rule}]\n")
+    return list(plan(load_spec(path), ("internet",)).checks)
+
+
+@pytest.mark.parametrize(("choice", "ports", "ranged", "where"), [
+    ("auto", 999, False, "thread"), ("auto", 1000, False, "process"), ("auto", 999, True, "thread"),
+    ("auto", 1000, True, "process"),  # one check, but a thousand attempts
+    ("thread", 5000, False, "thread"), ("process", 1, False, "process"),
 ])
-def test_prober_auto_moves_to_a_process_where_the_bench_shows_it_is_faster(choice: str, checks: int, where: str) -> None:
-    assert prober_for(choice, checks) == where
+def test_prober_auto_moves_to_a_process_where_the_bench_shows_it_is_faster(tmp_path: Path, choice: str, ports: int,
+                                                                            ranged: bool, where: str) -> None:
+    assert prober_for(choice, checks_of(tmp_path, ports, ranged)) == where
+
+
+@pytest.mark.parametrize(("choice", "ports", "count"), [
+    (None, SWEEP_FROM - 1, 1), (None, SWEEP_FROM, os.cpu_count() or 1), (3, 10, 3), (1, SWEEP_FROM, 1),
+])
+def test_prober_auto_runs_one_prober_per_core_for_a_sweep(tmp_path: Path, choice: int | None, ports: int, count: int) -> None:
+    assert probers_for(choice, checks_of(tmp_path, ports, True)) == count

@@ -41,7 +41,7 @@ rules:
 def checks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Check]:
     path: Path = tmp_path_factory.mktemp("verdicts") / "spec.yaml"
     path.write_text(SPEC)
-    return {check.rule.id: check for check in plan(load_spec(path), "internet").checks}
+    return {check.rule.id: check for check in plan(load_spec(path), ("internet",)).checks}
 
 
 def attempt(port: int, state: PortState, protocol: bool | None = None) -> ProbeResult:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-import ssl
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Callable, Collection
 
 if TYPE_CHECKING:
+    import ssl  # only a talking probe loads ssl: a session of tcp and forbidden checks never does
+
     from ...results import TlsConfig
 
 _CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
