@@ -14,6 +14,7 @@ import re
 import resource
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ class Raw:
     exit_code: int | None  # None: killed on timeout
     stdout: Path
     stderr: Path
+    tree_rss_kb: int = 0  # the peak of the sum over the whole process tree (a prober process included)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Sample:
     verdict: Verdict
     accepts: int
     expected_accepts: int | None
+    tree_rss_kb: int = 0
 
 
 def bench_env() -> dict[str, str]:
@@ -97,6 +100,7 @@ def run_in(lab: Lab, argv: list[str], outdir: Path, cwd: Path, timeout: float, n
         started = time.perf_counter()
         proc = subprocess.Popen(wrapped, cwd=cwd, stdout=out, stderr=err, env=bench_env(),
                                 start_new_session=True, preexec_fn=limit)
+        tree = TreeRss(proc.pid)
         code: int | None
         try:
             code = proc.wait(timeout)
@@ -107,7 +111,52 @@ def run_in(lab: Lab, argv: list[str], outdir: Path, cwd: Path, timeout: float, n
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)  # the group we started: ip -> time -> tool and its children
                 proc.wait()
-    return Raw(wall, _max_rss(time_file), code, stdout, stderr)
+            tree.stop()
+    return Raw(wall, _max_rss(time_file), code, stdout, stderr, tree.peak_kb)
+
+
+class TreeRss:
+    """The peak, sampled every 50 ms, of the summed RSS of a process and all its descendants.
+
+    ``/usr/bin/time`` reports the largest single process; a run whose prober
+    is a child process (execnet) needs the whole tree.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pid)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                todo += [int(c) for c in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+        except OSError:
+            continue  # it ended meanwhile
+    return found
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        match = re.search(r"^VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+    except OSError:
+        return 0
+    return int(match.group(1)) if match else 0
 
 
 def _max_rss(time_file: Path) -> int:
@@ -131,4 +180,4 @@ def measure(lab: Lab, job: Job, outdir: Path, cwd: Path, timeout: float) -> Samp
         verdict = job.verify(outdir, raw)
     if verdict.ok and job.expected_accepts is not None and accepts != job.expected_accepts:
         verdict = Verdict(True, f"{verdict.summary}; {accepts} connections for {job.expected_accepts} open ports")
-    return Sample(raw.wall, raw.rss_kb, raw.exit_code, verdict, accepts, job.expected_accepts)
+    return Sample(raw.wall, raw.rss_kb, raw.exit_code, verdict, accepts, job.expected_accepts, raw.tree_rss_kb)

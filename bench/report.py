@@ -43,6 +43,11 @@ class Series:
     def rss_mb(self) -> float:
         return statistics.median(s.rss_kb for s in self.samples) / 1024
 
+    @property
+    def tree_rss_mb(self) -> float:
+        """Peak RSS summed over the whole process tree (pytest and its prober process)."""
+        return statistics.median(s.tree_rss_kb for s in self.samples) / 1024
+
 
 @dataclass
 class Suite:
@@ -52,6 +57,7 @@ class Suite:
     checks: int
     series: dict[str, Series] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    slug: str = ""  # a side workload's file name part: <date>-<slug>.json
 
     def add(self, name: str, sample: Sample) -> None:
         self.series.setdefault(name, Series(name)).samples.append(sample)
@@ -119,6 +125,20 @@ def goals(suites: dict[int, Suite], ulimit: int | None) -> list[tuple[str, bool 
     return out
 
 
+def sweep_goals(extra: list[Suite]) -> list[tuple[str, bool | None, str]]:
+    """Each goal of the sweep issue (16) that the side workloads measure."""
+    out: list[tuple[str, bool | None, str]] = []
+    for suite in extra:
+        ratio = _div(suite.wall(PLUGIN), suite.wall(NMAP))
+        out.append((f"{suite.label}: plugin <= 1.5x nmap", _le(ratio, 1.5), _fmt(ratio)))
+        if suite.slug == "sweep":
+            series = suite.series.get(PLUGIN)
+            peak = series.tree_rss_mb if series is not None and series.ok else None
+            out.append((f"{suite.label}: peak RSS of all processes <= 150 MB", _le(peak, 150.0),
+                        "n/a" if peak is None else f"{peak:.0f} MB"))
+    return out
+
+
 def _le(value: float | None, bound: float) -> bool | None:
     return None if value is None else value <= bound
 
@@ -167,15 +187,15 @@ def table(suites: list[Suite]) -> str:
     parts = []
     for suite in suites:
         rows = [f"### {suite.label} ({suite.checks:,} checks)", "",
-                "| tool | wall median (min-max) | peak RSS median | verdicts | connections to open ports |",
-                "|---|---|---|---|---|"]
+                "| tool | wall median (min-max) | peak RSS median | peak RSS, all processes | verdicts | connections to open ports |",
+                "|---|---|---|---|---|---|"]
         for series in suite.series.values():
             walls = [s.wall for s in series.samples]
             state = "ok" if series.ok else "WRONG"
             last = series.samples[-1]
             accepts = "-" if last.expected_accepts is None else f"{last.accepts} for {last.expected_accepts}"
             rows.append(f"| {series.name} | {series.wall:.2f} s ({min(walls):.2f}-{max(walls):.2f}) | "
-                        f"{series.rss_mb:.0f} MB | {state}: {last.verdict.summary} | {accepts} |")
+                        f"{series.rss_mb:.0f} MB | {series.tree_rss_mb:.0f} MB | {state}: {last.verdict.summary} | {accepts} |")
         rows += ["", *(f"- note: {n}" for n in suite.notes)]
         parts.append("\n".join(rows))
     return "\n\n".join(parts)
@@ -195,6 +215,9 @@ def markdown(suites: dict[int, Suite], extra: list[Suite], info: dict[str, objec
         lines += ["", "## Scaling 1,000 -> 10,000 checks (10x)", "", *(f"- {k}: {_fmt(v)}" for k, v in growth.items())]
     lines += ["", "## Goals of the prober-core issue", "", "| goal | met | measured |", "|---|---|---|"]
     lines += [f"| {g} | {'n/a' if met is None else ('yes' if met else 'NO')} | {ev} |" for g, met, ev in goals(suites, ulimit)]
+    if extra:
+        lines += ["", "## Goals of the sweep issue", "", "| goal | met | measured |", "|---|---|---|"]
+        lines += [f"| {g} | {'n/a' if met is None else ('yes' if met else 'NO')} | {ev} |" for g, met, ev in sweep_goals(extra)]
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ulimit", type=int, metavar="N", help="also run the plugin under `ulimit -n N` (e.g. 256)")
     parser.add_argument("--profile", action="store_true", help="profile the plugin on the largest workload")
     parser.add_argument("--no-range", action="store_true", help="skip the 1024-65535 `sample: all` comparison")
+    parser.add_argument("--sweep-hosts", type=int, default=20, metavar="N",
+                        help="the sweep workload: N hosts x 1024-65535 `sample: all` against nmap (0: skip)")
+    parser.add_argument("--sweep-timeout", type=float, default=0.25, metavar="S",
+                        help="the sweep's fixed per-connect timeout, for both tools (a third of its ports are dropped)")
+    parser.add_argument("--sweep-in-flight", type=int, default=2048, metavar="N",
+                        help="connects in flight in the sweep: the plugin's concurrency (and per host), nmap's --min-parallelism")
     parser.add_argument("--no-xdist", action="store_true", help="skip the pytest-xdist -n 2 runs")
     parser.add_argument("--timeout", type=float, default=300.0, help="kill any single measured command after this")
     parser.add_argument("--no-install", action="store_true", help="only tell what is missing, never apt/pip install")
@@ -58,6 +64,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--sizes takes comma-separated numbers, not {args.sizes!r}")
     if unknown := [s for s in args.sizes if s not in specs.SIZES]:
         parser.error(f"unknown size(s) {unknown}; choose from {sorted(specs.SIZES)}")
+    if not 0 <= args.sweep_hosts <= 254:
+        parser.error("--sweep-hosts takes 0 to 254 hosts")
     return args
 
 
@@ -176,13 +184,25 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
         if not xdist and size.checks >= XDIST_FROM and not args.no_xdist:
             suite.notes.append("pytest-xdist not installable here: -n 2 not measured")
         run_suite(lab, suite, all_jobs[size.checks], work, args.repeat, args.timeout)
-    extra = []
+    extra: list[Suite] = []
     if not args.no_range:
-        ranged = Suite(f"range {specs.RANGE_FIRST}-{specs.RANGE_LAST} sample: all, 1 host", specs.RANGE_LAST - specs.RANGE_FIRST + 1)
+        ranged = Suite(f"range {specs.RANGE_FIRST}-{specs.RANGE_LAST} sample: all, 1 host", specs.RANGE_LAST - specs.RANGE_FIRST + 1,
+                       slug="range")
         spec = specs.write_range_spec(work / "range" / "spec.yaml")
         jobs = [runners.plugin(spec, 1, evidence=problem is None, expected_accepts=len(specs.range_open_ports())), runners.nmap_range()]
         run_suite(lab, ranged, jobs, work, args.repeat, args.timeout)
         extra.append(ranged)
+    if lab.sweep is not None and lab.sweep.hosts:
+        sweep = lab.sweep
+        swept = Suite(f"sweep {sweep.hosts} hosts x {specs.RANGE_FIRST}-{specs.RANGE_LAST} sample: all", sweep.attempts,
+                      slug="sweep")
+        spec = specs.write_sweep_spec(sweep, work / "sweep" / "spec.yaml")
+        jobs = [runners.plugin_sweep(spec, sweep, args.sweep_timeout, args.sweep_in_flight),
+                runners.nmap_sweep(sweep, args.sweep_timeout, args.sweep_in_flight)]
+        swept.notes.append(f"both tools: fixed {args.sweep_timeout:g} s timeout per connect, {args.sweep_in_flight} connects "
+                           "in flight (plugin --activate-concurrency and --activate-host-concurrency, nmap --min-parallelism)")
+        run_suite(lab, swept, jobs, work, args.repeat, args.timeout)
+        extra.append(swept)
     RESULTS.mkdir(exist_ok=True)
     if args.profile:
         largest = max(sizes, key=lambda s: s.checks)
@@ -204,7 +224,7 @@ def write_results(suites: dict[int, Suite], extra: list[Suite], info: dict[str, 
         growth = report.scaling(small, suite) if small is not None and small is not suite else {}
         report.write_json(RESULTS / f"{day}-{checks}.json", suite, info, {"command": command, f"scaling_from_{min(suites)}": growth})
     for suite in extra:
-        report.write_json(RESULTS / f"{day}-range.json", suite, info, {"command": command})
+        report.write_json(RESULTS / f"{day}-{suite.slug}.json", suite, info, {"command": command})
     text = report.markdown(suites, extra, info, ulimit, command)
     (RESULTS / "latest.md").write_text(text)
     print("\n" + text)
@@ -222,7 +242,7 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupt)  # SIGINT too: a shell's `cmd &` starts us with SIGINT ignored
     work = Path(tempfile.mkdtemp(prefix="activate-bench-"))
-    lab = Lab(max((specs.SIZES[s] for s in args.sizes), key=lambda s: s.checks), work)
+    lab = Lab(max((specs.SIZES[s] for s in args.sizes), key=lambda s: s.checks), work, sweep=specs.Sweep(args.sweep_hosts))
     started = time.monotonic()
     try:
         lab.open()

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from measure import Job, Raw, Verdict
-from specs import RANGE_ADDRESS, RANGE_FIRST, RANGE_LAST, ROLE, Size, range_open_ports
+from specs import RANGE_ADDRESS, RANGE_FIRST, RANGE_LAST, ROLE, Size, Sweep, range_open_ports, sweep_ports
 
 FLOOR = Path(__file__).with_name("floor.py")
 PYTEST = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
@@ -116,6 +116,71 @@ def nmap_range() -> Job:
     expected = {"open": opened, "closed": RANGE_LAST - RANGE_FIRST + 1 - opened}
     return Job("nmap", lambda out: [*NMAP, "-p", f"{RANGE_FIRST}-{RANGE_LAST}", "-oX", str(out / "nmap.xml"), RANGE_ADDRESS],
                lambda out, raw: nmap_verdict(out / "nmap.xml", expected), expected_accepts=opened)
+
+
+def named_ports(message: str, state: str) -> set[int]:
+    """The ports a range verdict names for ``state``: the runs after ``state: `` or ``accepted (``, up to the next ; or )."""
+    return {port for runs in re.findall(rf"(?:{state}: |accepted \()([\d,-]+)", message) for port in _ports(runs)}
+
+
+def sweep_verdict(out: Path, sweep: Sweep) -> Verdict:
+    """Every sweep item failed, and its verdict and evidence name exactly the ports the lab breaks the rule on."""
+    try:
+        records = {r["host"]: r for r in json.loads((out / "evidence.json").read_text())["records"]}
+    except (OSError, ValueError, KeyError) as exc:
+        return Verdict(False, f"no readable evidence: {exc}")
+    wrong = []
+    for index, name in enumerate(sweep.names()):
+        state, expected = sweep.offending(index)
+        record = records.get(name)
+        if record is None or record["outcome"] != "failed":
+            wrong.append(f"{name}: {record['outcome'] if record else 'missing'}")
+            continue
+        named = named_ports(record["message"], state)
+        kept = {port for offence in record["range"]["offending"] if offence["state"] == state
+                for port in _ports(offence["ports"])}
+        if named != set(expected) or kept != set(expected):
+            wrong.append(f"{name}: {len(named)} {state} ports named, {len(kept)} kept, {len(expected)} expected")
+    summary = f"{sweep.hosts} failed as they must, every offending port named" if not wrong else "; ".join(wrong[:3])
+    return Verdict(not wrong, summary)
+
+
+def _ports(runs: str) -> list[int]:
+    """``1024,1027-1030`` as ports (the runs evidence and verdicts write)."""
+    ports: list[int] = []
+    for run in runs.split(","):
+        first, _, last = run.partition("-")
+        ports += range(int(first), int(last or first) + 1)
+    return ports
+
+
+def plugin_sweep(spec: Path, sweep: Sweep, timeout: float, in_flight: int) -> Job:
+    """The plugin on the sweep: JUnit and evidence, judged by the ports each failure names.
+
+    ``in_flight`` connects at once in all, and as many on one host (nmap has no per-host limit either).
+    """
+    def command(out: Path) -> list[str]:
+        return [*PYTEST, *PLUGIN, "--activate-spec", str(spec), "--activate-role", ROLE, "--activate-timeout", f"{timeout:g}",
+                "--activate-concurrency", str(in_flight), "--activate-host-concurrency", str(in_flight),
+                f"--junitxml={out / 'junit.xml'}", f"--activate-evidence={out / 'evidence.json'}", "-q"]
+
+    def verify(out: Path, raw: Raw) -> Verdict:
+        junit = junit_verdict(out / "junit.xml", 0)
+        if junit.summary != f"{sweep.hosts} failure":
+            return Verdict(False, f"JUnit: {junit.summary}")
+        return sweep_verdict(out, sweep)
+    return Job("plugin", command, verify, expected_accepts=sweep.hosts * len(sweep_ports("open")))
+
+
+def nmap_sweep(sweep: Sweep, timeout: float, in_flight: int) -> Job:
+    """nmap over the same hosts and ports, the same fixed timeout and at least the same connects in flight."""
+    count = {state: sweep.hosts * len(sweep_ports(state)) for state in ("open", "refused", "dropped")}
+    expected = {"open": count["open"], "closed": count["refused"], "filtered": count["dropped"]}
+    last = sweep.addresses()[-1].rsplit(".", 1)[1]
+    fixed = [f"{int(timeout * 1000)}ms" if arg == "1s" else arg for arg in NMAP]
+    return Job("nmap", lambda out: [*fixed, "--min-parallelism", str(in_flight), "-p", f"{RANGE_FIRST}-{RANGE_LAST}",
+                                    "-oX", str(out / "nmap.xml"), f"{sweep.addresses()[0]}-{last}"],
+               lambda out, raw: nmap_verdict(out / "nmap.xml", expected), expected_accepts=count["open"])
 
 
 def floor(targets: Path, size: Size) -> Job:

@@ -18,6 +18,7 @@ BASE_PORT = 20000
 CLIENT_ADDRESS = "198.18.0.1"
 RANGE_ADDRESS = "198.18.2.1"
 RANGE_FIRST, RANGE_LAST = 1024, 65535
+SWEEP_NET = "198.18.3"  # the sweep's hosts: addresses of a target namespace of their own (see lab.Lab)
 PREFIX_LEN = 15  # 198.18.0.0/15 (RFC 2544 benchmarking block): the lab never uses another address
 ROLE = "internet"
 
@@ -57,6 +58,56 @@ def target_address(index: int) -> str:
 def state_of(port: int) -> State:
     """Interleaved thirds, so every host and every slice of the port list mixes all three states."""
     return ("open", "refused", "dropped")[(port - BASE_PORT) % 3]
+
+
+def sweep_address(index: int) -> str:
+    """Sweep host ``index`` (0-based): 198.18.3.1, 198.18.3.2, ..."""
+    if not 0 <= index < 254:
+        raise ValueError("the lab has at most 254 sweep hosts")
+    return f"{SWEEP_NET}.{index + 1}"
+
+
+def sweep_ports(state: State) -> list[int]:
+    """The ports of 1024-65535 in ``state`` on every sweep host (the same interleaved thirds as the port workloads)."""
+    return [port for port in range(RANGE_FIRST, RANGE_LAST + 1) if state_of(port) == state]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """``hosts`` x 1024-65535 ``sample: all``: the first half must show nothing open, the second half must answer.
+
+    Neither holds in the lab, on purpose: a forbidden sweep's verdict must name
+    every open port (a third of the range), a required sweep's every dropped one.
+    """
+
+    hosts: int
+
+    def addresses(self) -> list[str]:
+        return [sweep_address(i) for i in range(self.hosts)]
+
+    def names(self) -> list[str]:
+        return [f"s{i + 1:03d}" for i in range(self.hosts)]
+
+    def expectation(self, index: int) -> str:
+        return "forbidden" if index < (self.hosts + 1) // 2 else "required"
+
+    def offending(self, index: int) -> tuple[str, list[int]]:
+        """The state the verdict of host ``index`` must report and every port it must name."""
+        return ("open", sweep_ports("open")) if self.expectation(index) == "forbidden" else ("filtered", sweep_ports("dropped"))
+
+    @property
+    def attempts(self) -> int:
+        return self.hosts * (RANGE_LAST - RANGE_FIRST + 1)
+
+
+def write_sweep_spec(sweep: Sweep, path: Path) -> Path:
+    """Two ``sample: all`` range rules over the sweep hosts, one forbidden (default deny), one required (srun)."""
+    hosts = {name: {"address": address, "roles": [sweep.expectation(i)]}
+             for i, (name, address) in enumerate(zip(sweep.names(), sweep.addresses()))}
+    rules = [{"id": f"sweep-{expect}", "from": ROLE, "to": expect, "range": f"{RANGE_FIRST}-{RANGE_LAST}", "sample": "all",
+              "expect": expect, "probe": "tcp"} for expect in ("forbidden", "required")
+             if any(sweep.expectation(i) == expect for i in range(sweep.hosts))]
+    return _write(path, {"version": 1, "name": f"bench-sweep-{sweep.hosts}", "hosts": hosts, "rules": rules})
 
 
 def range_open_ports() -> list[int]:
