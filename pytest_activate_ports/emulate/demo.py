@@ -3,11 +3,14 @@
 No root and no internet: twelve hosts on 127.0.0.2-13 with real TLS (trustme
 certificates in a temporary folder), an mTLS listener, the HTTP redirect, the
 WebSocket tunnel behind an ingress, and protocol-faithful PostgreSQL, MongoDB,
-AMQP, Vault, SSH, NFS and MySQL responders. pytest runs from every vantage,
-first against the correct deployment, then against a deliberately
-misconfigured one. The exit code is 0 only if the correct run passed and the
-misconfigured run failed on exactly the expected items; otherwise it is the
-correct run's pytest exit code (or 1 when the misconfigurations went unnoticed).
+AMQP, Vault, SSH, NFS and MySQL responders. One pytest run checks it from
+every vantage (``--activate-vantage``: the internet from here, each inside
+vantage from a prober process of its own, as another machine would be), first
+the correct deployment, then a deliberately misconfigured one. The exit code is
+0 only if the correct run passed and the misconfigured run failed on exactly
+the expected items; otherwise it is the correct run's pytest exit code (or 1
+when the misconfigurations went unnoticed). Ctrl-C or SIGTERM stops the run and
+the servers: exit code 130.
 
 ``--serve`` keeps a deployment up for your own runs instead; the namespace lab
 uses it with ``--spec/--certs/--host`` to serve some hosts inside a namespace.
@@ -17,19 +20,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shlex
 import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from ..spec import load_spec
 from ..suggest import did_you_mean, one_of
 from . import deployment
-from .vantage import VantageRun, run_vantage
+from .pytest_run import Interrupted, PytestRun, run_pytest
 
-VANTAGES = ("internet", "control-plane-internal", "agent", "workspace", "cluster-node", "cluster-controller")
+GATEWAY = f"popen//python={sys.executable}"
+VANTAGES = {"internet": "local", **{role: GATEWAY for role in ("control-plane-internal", "agent", "workspace",
+                                                                 "cluster-node", "cluster-controller")}}
+"""Role -> WHERE. Loopback makes every vantage this machine; each inside one still gets a prober process of its own
+behind an execnet gateway (its own descriptors and limits, the shipped prober a remote vantage runs), the internet's
+prober runs in pytest's process."""
 PERIMETER = {"internet": {"slurm-controller": "127.0.0.254"}}
 """Loopback has no firewall: from the internet vantage the cluster controller is "behind the perimeter",
 stood in for by an address where every port refuses, as a perimeter REJECT would."""
@@ -52,40 +61,70 @@ def write_spec(folder: Path, addresses: dict[str, str] | None = None, port_map: 
     return path
 
 
-def user_command(folder: Path, spec: Path, role: str) -> str:
-    """The shell command that checks the served deployment from ``role``, as a user would type it."""
-    hosts = "".join(f" --activate-host {name}={address}" for name, address in PERIMETER.get(role, {}).items())
-    return f"ACTIVATE_EMULATION_DIR={shlex.quote(str(folder))} pytest --activate-spec {shlex.quote(str(spec))} --activate-role {role}{hosts}"
+def perimeter_hosts() -> list[str]:
+    """:data:`PERIMETER` as ``--activate-host NAME@ROLE=ADDR`` values: the stand-in applies to its vantage only."""
+    return [f"{name}@{role}={address}" for role, hosts in PERIMETER.items() for name, address in hosts.items()]
 
 
-async def _run_variant(spec: Path, label: str, misconfigurations: Sequence[str], pytest_args: Sequence[str]) -> list[VantageRun]:
+def user_command(folder: Path, spec: Path) -> str:
+    """The shell command that checks the served deployment from every vantage in one run, as a user would type it."""
+    vantages = "".join(f" --activate-vantage {shlex.quote(f'{role}={where}')}" for role, where in VANTAGES.items())
+    hosts = "".join(f" --activate-host {shlex.quote(host)}" for host in perimeter_hosts())
+    return f"ACTIVATE_EMULATION_DIR={shlex.quote(str(folder))} pytest --activate-spec {shlex.quote(str(spec))}{vantages}{hosts}"
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by Ctrl-C or SIGTERM while the block runs (instead of a cancellation at whatever await is current).
+
+    A stop can leave a probe's connection open; asyncio.run then cancels its
+    handler, and Python 3.11's stream server reports that cancellation as an
+    error with a traceback (3.12 closes the connection quietly, as is done here).
+    """
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+
+    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not isinstance(context.get("exception"), asyncio.CancelledError):
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(report)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        yield stop
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+async def _run_variant(spec: Path, label: str, misconfigurations: Sequence[str], pytest_args: Sequence[str],
+                       stop: asyncio.Event) -> PytestRun:
     env = {"ACTIVATE_EMULATION_DIR": str(spec.parent)}
     certs = deployment.Certificates(spec.parent)
     chosen = deployment.services(misconfigurations)
     servers = await deployment.start(load_spec(spec, env), certs, chosen)
     print(f"== {label} deployment: {len(chosen)} services on {len(deployment.HOSTS)} hosts (127.0.0.2-"
-          f"{2 + len(deployment.HOSTS) - 1}), pytest from {len(VANTAGES)} vantages", flush=True)
+          f"{2 + len(deployment.HOSTS) - 1}), one pytest run from {len(VANTAGES)} vantages", flush=True)
     try:
-        runs = await asyncio.gather(*(run_vantage(spec, role, label=label, hosts=PERIMETER.get(role), extra=pytest_args,
-                                                  env=env) for role in VANTAGES))
+        run = await run_pytest(spec, VANTAGES, label=label, hosts=perimeter_hosts(), extra=pytest_args, env=env, stop=stop)
     finally:
         await deployment.stop(servers)
-    for run in runs:
-        print(f"--- {label}, from {run.role}: pytest exit code {run.exit_code}\n{run.output.rstrip()}\n", flush=True)
-    return list(runs)
+    print(f"--- {label}: pytest exit code {run.exit_code}\n{run.output.rstrip()}\n", flush=True)
+    return run
 
 
-def _table(results: dict[str, list[VantageRun]]) -> None:
-    print(f"{'deployment':<15}{'vantage':<25}{'passed':>7}{'failed':>7}{'skipped':>8}{'error':>6}{'exit':>6}")
-    for label, runs in results.items():
-        for run in runs:
-            counts = [len(run.named(outcome)) for outcome in ("passed", "failed", "skipped", "error")]
-            print(f"{label:<15}{run.role:<25}{counts[0]:>7}{counts[1]:>7}{counts[2]:>8}{counts[3]:>6}{run.exit_code:>6}")
+def _table(results: Mapping[str, PytestRun]) -> None:
+    print(f"{'deployment':<15}{'vantage':<25}{'passed':>7}{'failed':>7}{'skipped':>8}{'error':>6}")
+    for label, run in results.items():
+        for role in VANTAGES:
+            passed, failed, skipped, error = run.counts(role)
+            print(f"{label:<15}{role:<25}{passed:>7}{failed:>7}{skipped:>8}{error:>6}")
+    print("pytest exit codes: " + ", ".join(f"{label} {run.exit_code}" for label, run in results.items()))
 
 
-def _explain(runs: list[VantageRun], names: Sequence[str]) -> bool:
+def _explain(run: PytestRun, names: Sequence[str]) -> bool:
     """Print each misconfiguration and whether exactly its items failed."""
-    failed = {name for run in runs for name in run.named("failed") | run.named("error")}
+    failed = run.named("failed") | run.named("error")
     expected = {item for name in names for item in deployment.MISCONFIGURATIONS[name].fails}
     print("\n== deliberate misconfigurations (each must fail exactly its items):")
     for name in names:
@@ -99,18 +138,22 @@ def _explain(runs: list[VantageRun], names: Sequence[str]) -> bool:
 
 
 async def demo(variant: str, pytest_args: Sequence[str]) -> int:
-    """Run the correct and/or the misconfigured deployment; the exit code as the module docstring says."""
+    """Run the correct and/or the misconfigured deployment; the exit code as the module docstring says.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM; the servers are stopped and the pytest run is gone.
+    """
     names = list(deployment.MISCONFIGURATIONS)
-    with tempfile.TemporaryDirectory(prefix="activate-emulated-") as folder:
+    with _stop_on_signals() as stop, tempfile.TemporaryDirectory(prefix="activate-emulated-") as folder:
         deployment.Certificates.create(Path(folder), deployment.LOOPBACK.values())
         spec = write_spec(Path(folder))
-        results: dict[str, list[VantageRun]] = {}
+        results: dict[str, PytestRun] = {}
         if variant in ("both", "correct"):
-            results["correct"] = await _run_variant(spec, "correct", (), pytest_args)
+            results["correct"] = await _run_variant(spec, "correct", (), pytest_args, stop)
         if variant in ("both", "misconfigured"):
-            results["misconfigured"] = await _run_variant(spec, "misconfigured", names, pytest_args)
+            results["misconfigured"] = await _run_variant(spec, "misconfigured", names, pytest_args, stop)
     _table(results)
-    correct = max((run.exit_code for run in results.get("correct", [])), default=0)
+    correct = results["correct"].exit_code if "correct" in results else 0
     caught = _explain(results["misconfigured"], names) if "misconfigured" in results else True
     code = correct or (0 if caught else 1)
     if code:
@@ -125,7 +168,7 @@ async def demo(variant: str, pytest_args: Sequence[str]) -> int:
 
 async def serve(spec: Path | None, certs: Path | None, hosts: Sequence[str], omit: Sequence[str], misconfigurations: Sequence[str]) -> int:
     """Keep a deployment up until SIGTERM or Ctrl-C."""
-    with tempfile.TemporaryDirectory(prefix="activate-emulated-") as scratch:
+    with _stop_on_signals() as stopped, tempfile.TemporaryDirectory(prefix="activate-emulated-") as scratch:
         if spec is None:
             certs = Path(scratch)
             deployment.Certificates.create(certs, deployment.LOOPBACK.values())
@@ -135,13 +178,9 @@ async def serve(spec: Path | None, certs: Path | None, hosts: Sequence[str], omi
         chosen = [s for s in deployment.services(misconfigurations)
                   if (not hosts or s.host in hosts) and f"{s.host}:{s.port}" not in omit]
         servers = await deployment.start(loaded, deployment.Certificates(folder), chosen)
-        stopped = asyncio.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(signum, stopped.set)
         print(f"serving {len(chosen)} services; ready", flush=True)
         if not hosts:
-            print(f"in another shell:\n  {user_command(folder, spec, 'internet')}\n"
-                  f"(the other vantages: --activate-role {', '.join(VANTAGES[1:])})", flush=True)
+            print(f"in another shell, every vantage in one run:\n  {user_command(folder, spec)}", flush=True)
         try:
             await stopped.wait()
         finally:
@@ -197,8 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.serve:
             return asyncio.run(serve(options.spec, options.certs, options.host, options.omit, options.misconfigure))
         return asyncio.run(demo(options.variant or "both", DEFAULT_PYTEST_ARGS if pytest_args is None else pytest_args))
-    except KeyboardInterrupt:
-        # asyncio.run cancelled the run on Ctrl-C: the servers are closed and every pytest child is gone by now.
+    except (Interrupted, KeyboardInterrupt):
+        # Interrupted: the servers are closed and the pytest run is gone by now. KeyboardInterrupt: Ctrl-C came
+        # before the signal handlers were set (asyncio.run cancelled the run then: nothing had started).
         print(f"\n{parser.prog}: interrupted; servers stopped", file=sys.stderr)
         return 130
     except deployment.ListenError as exc:

@@ -36,7 +36,7 @@ from pytest_activate_ports.emulate.http_services import serve_redirect
 from pytest_activate_ports.emulate.mongodb import serve_mongodb
 from pytest_activate_ports.emulate.postgres import serve_postgres
 from pytest_activate_ports.emulate.tls import listening_port, serve_tls, server_context
-from pytest_activate_ports.emulate.vantage import run_vantage
+from pytest_activate_ports.emulate.pytest_run import run_pytest
 from pytest_activate_ports.spec import load_spec
 
 from ..servers import RefusedPort
@@ -125,9 +125,11 @@ async def _profile(spec: Path, evidence: Path, mistakes: list[str]) -> list[Path
     servers = await deployment.start(load_spec(spec, env), deployment.Certificates(spec.parent), deployment.services(mistakes))
     evidence.mkdir(exist_ok=True)
     try:
-        await asyncio.gather(*(run_vantage(spec, role, label="profile", hosts=PERIMETER.get(role), env=env,
-                                           extra=["-q", "--activate-timeout", "3", f"--activate-evidence={evidence / role}.json"])
-                               for role in VANTAGES))
+        runs = await asyncio.gather(*(run_pytest(spec, {role: "local"}, label=f"profile-{role}", env=env,
+                                                 hosts=[f"{name}={address}" for name, address in PERIMETER.get(role, {}).items()],
+                                                 extra=["-q", "--activate-timeout", "3"]) for role in VANTAGES))
+        for role, run in zip(VANTAGES, runs):
+            shutil.copy(run.evidence, evidence / f"{role}.json")
     finally:
         await deployment.stop(servers)
     return [evidence / f"{role}.json" for role in VANTAGES]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pytest_activate_ports.emulate import deployment
-from pytest_activate_ports.emulate.vantage import VantageRun, run_vantage
+from pytest_activate_ports.emulate.pytest_run import PytestRun, run_pytest
 from tests.protocols.daemons import Daemon, version_of, workdir
 
 HUB = "hub"
@@ -197,14 +197,15 @@ class Lab:
                 raise LabError(f"{log.stem} did not start: {log.read_text(errors='replace')[-1500:]}")
             time.sleep(0.05)
 
-    def probe_from_every_vantage(self, label: str) -> list[VantageRun]:
-        """pytest inside each zone's namespace, once per vantage role it carries, all at once."""
-        async def every() -> list[VantageRun]:
-            return list(await asyncio.gather(*(
-                run_vantage(self.spec, role, label=label, prefix=("ip", "netns", "exec", self.ns(zone.name)),
-                            env={"ACTIVATE_EMULATION_DIR": str(self.folder)}, extra=("-q", "--activate-timeout", "2"))
-                for zone in ZONES for role in zone.vantages)))
-        return asyncio.run(every())
+    def vantages(self) -> dict[str, str]:
+        """Each vantage role's WHERE: a prober inside its zone's namespace (``ip netns exec``), none in pytest's own."""
+        return {role: f"popen//python=ip netns exec {self.ns(zone.name)} {sys.executable}"
+                for zone in ZONES for role in zone.vantages}
+
+    def probe_from_every_vantage(self, label: str) -> PytestRun:
+        """One pytest run (outside every namespace, dialling nothing itself) with each vantage's prober in its zone."""
+        return asyncio.run(run_pytest(self.spec, self.vantages(), label=label, env={"ACTIVATE_EMULATION_DIR": str(self.folder)},
+                                      extra=("-q", "--activate-timeout", "2")))
 
     def close(self) -> None:
         """Stop every process by its group id, delete every namespace, remove the folder; verify nothing is left."""

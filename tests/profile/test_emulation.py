@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from pytest_activate_ports.emulate import deployment
-from pytest_activate_ports.emulate.demo import SPEC_HEADER, _explain
-from pytest_activate_ports.emulate.vantage import VantageRun, read_junit
+from pytest_activate_ports.emulate.demo import SPEC_HEADER, VANTAGES, _explain
+from pytest_activate_ports.emulate.pytest_run import Interrupted, ItemResult, PytestRun, read_junit, run_pytest
 
 from .conftest import EXAMPLES, NO_HYPOTHESIS
 
@@ -40,36 +41,52 @@ def test_misconfigurations_replace_the_right_services() -> None:
     assert wrong - correct == {deployment.Service("lb", 8443, "tls-any-client")}
 
 
-def _run(role: str, failed: set[str]) -> VantageRun:
-    return VantageRun(role, 1 if failed else 0, {"lb-https[lb:443]": "passed"} | {name: "failed" for name in failed}, "")
+def _run(failed: set[str]) -> PytestRun:
+    items = {"lb-https[lb:443]": ItemResult("passed", "internet")} | {name: ItemResult("failed", "internet") for name in failed}
+    return PytestRun(1 if failed else 0, items, "", Path("run.json"))
 
 
 def test_misconfigured_run_must_fail_exactly_the_expected_items(capsys: pytest.CaptureFixture[str]) -> None:
     names = ["http-200", "postgres-on-lb"]
-    assert _explain([_run("internet", {"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]"})], names)
-    assert not _explain([_run("internet", {"lb-http-redirect[lb:80]"})], names)
-    assert not _explain([_run("internet", {"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]", "lb-https[lb:443]"})], names)
+    assert _explain(_run({"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]"}), names)
+    assert not _explain(_run({"lb-http-redirect[lb:80]"}), names)
+    assert not _explain(_run({"lb-http-redirect[lb:80]", "internet-no-postgres[lb:5432]", "lb-https[lb:443]"}), names)
     output = capsys.readouterr().out
     assert "MISSED: internet-no-postgres[lb:5432]" in output and "unexpected failures: lb-https[lb:443]" in output
 
 
-def test_junit_outcomes_are_read_per_item(tmp_path: Path) -> None:
+def test_junit_outcomes_and_roles_are_read_per_item(tmp_path: Path) -> None:
     report = tmp_path / "run.xml"
-    report.write_text('<testsuites><testsuite><testcase name="a[h:1]"><properties><property name="activate.observed" '
-                      'value="filtered"/></properties></testcase><testcase name="b[h:2]"><failure message="x"/></testcase>'
-                      '<testcase name="c[h:3]"><skipped/></testcase><testcase name="d[h:4]"><error/></testcase></testsuite></testsuites>')
-    outcomes, observed = read_junit(report)
-    assert outcomes == {"a[h:1]": "passed", "b[h:2]": "failed", "c[h:3]": "skipped", "d[h:4]": "error"}
-    assert observed == {"a[h:1]": "filtered"}
+    report.write_text('<testsuites><testsuite><testcase name="a[h:1@agent]"><properties><property name="activate.role" '
+                      'value="agent"/><property name="activate.observed" value="filtered"/></properties></testcase>'
+                      '<testcase name="a[h:1@internet]"><properties><property name="activate.role" value="internet"/>'
+                      '</properties><failure message="x"/></testcase><testcase name="c[h:3]"><skipped/></testcase>'
+                      '<testcase name="d[h:4]"><failure message="x"/><error/></testcase></testsuite></testsuites>')
+    assert read_junit(report) == {"a[h:1@agent]": ItemResult("passed", "agent", "filtered"),
+                                  "a[h:1@internet]": ItemResult("failed", "internet"),
+                                  "c[h:3]": ItemResult("skipped", ""), "d[h:4]": ItemResult("error", "")}
+
+
+def test_run_stopped_before_it_starts_starts_no_pytest(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    stop.set()
+    with pytest.raises(Interrupted):
+        asyncio.run(run_pytest(tmp_path / "spec.yaml", {"internet": "local"}, stop=stop))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_one_command_runs_the_emulated_deployment_and_catches_every_mistake() -> None:
     result = subprocess.run([sys.executable, "-m", "pytest_activate_ports.emulate", "--", "-q", "--activate-timeout", "3"],
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    rows = dict(re.findall(r"^(correct +\S+) +(\d+ +\d+ +\d+ +\d+ +\d+)$", result.stdout, re.MULTILINE))
-    assert rows["correct        internet"].split() == ["21", "0", "4", "0", "0"]
-    assert all(row.split()[1:2] == ["0"] for row in rows.values()), rows
+    # One pytest run per deployment, every vantage in it, each vantage's items counted from their role.
+    assert result.stdout.count("one pytest run from 6 vantages") == 2, result.stdout[:3000]
+    rows = {tuple(row[:2]): [int(n) for n in row[2:]] for row in re.findall(
+        r"^(correct|misconfigured) +(\S+) +(\d+) +(\d+) +(\d+) +(\d+)$", result.stdout, re.MULTILINE)}
+    assert sorted(rows) == sorted((label, role) for label in ("correct", "misconfigured") for role in VANTAGES)
+    assert all(counts[1] == counts[3] == 0 for (label, _), counts in rows.items() if label == "correct"), rows
+    assert rows[("correct", "internet")][0] == 21 and rows[("misconfigured", "workspace")][:2] == [0, 3], rows
+    assert "pytest exit codes: correct 0, misconfigured 1" in result.stdout
     for mistake in deployment.MISCONFIGURATIONS.values():
         for item in mistake.fails:
             assert f"caught: {item}" in result.stdout
@@ -100,16 +117,18 @@ def test_serve_keeps_the_deployment_up_for_a_users_own_run(pytester: pytest.Pyte
     assert not Path(folder.group(1)).exists(), "the certificates' folder must be removed on exit"
 
 
-def _children(pid: int) -> set[int]:
-    """Processes whose parent is ``pid`` (from /proc: no extra dependency)."""
-    found = set()
+def _descendants(pid: int) -> set[int]:
+    """Processes below ``pid`` (from /proc: no extra dependency)."""
+    parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
             continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
     return found
 
 
@@ -127,13 +146,16 @@ def test_serve_prints_a_command_that_passes_as_printed(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None
         assert "ready" in server.stdout.readline()
-        lines = [server.stdout.readline() for _ in range(3)]
+        lines = [server.stdout.readline() for _ in range(2)]
         command = next(line.strip() for line in lines if "pytest --activate-spec" in line)
+        assert "--activate-role" not in command
         # As a user's shell would run it: `pytest` from the environment the package is installed in.
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
         result = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, command + "\n" + result.stdout[-3000:]
-        assert re.search(r"\b21 passed, 4 skipped\b", result.stdout), result.stdout[-1500:]
+        assert re.search(r"\b52 passed, \d+ skipped in\b", result.stdout), result.stdout[-1500:]
+        shown = ", ".join(f"{role} ({where})" for role, where in VANTAGES.items())
+        assert f"vantages {shown}, 52 checks" in result.stdout, result.stdout[:1500]
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
@@ -141,15 +163,18 @@ def test_serve_prints_a_command_that_passes_as_printed(tmp_path: Path) -> None:
             server.stdout.close()
 
 
-def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs() -> None:
+@pytest.mark.parametrize("moment", ["pytest started", "probers up"])
+def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs(moment: str) -> None:
+    # "probers up": the pytest run and the prober processes of its five gateway vantages.
+    wanted = 1 if moment == "pytest started" else 1 + sum(where != "local" for where in VANTAGES.values())
     with subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--variant", "correct"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as demo:
         try:
             assert demo.stdout is not None
             assert demo.stdout.readline().startswith("== correct deployment:")
-            children: set[int] = set()
-            while not children and demo.poll() is None:  # the six vantages' pytest runs have started
-                children = _children(demo.pid)
+            seen: set[int] = set()
+            while len(seen) < wanted and demo.poll() is None:
+                seen |= {pid for pid in _descendants(demo.pid) if _alive(pid)}
             demo.send_signal(signal.SIGINT)
             _, err = demo.communicate(timeout=30)
         finally:
@@ -157,7 +182,7 @@ def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs() -
                 demo.kill()
     assert demo.returncode == 130, err
     assert "Traceback" not in err and err.strip() == "activate-ports emulate: interrupted; servers stopped"
-    assert children and not any(_alive(pid) for pid in children), "every pytest run must be stopped"
+    assert len(seen) >= wanted and not any(_alive(pid) for pid in seen), "the pytest run and its probers must be stopped"
     address, port = deployment.LOOPBACK["lb"], deployment.high_port(443)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address, port), timeout=5).close()
