@@ -14,7 +14,8 @@ from pytest_activate_ports.checks import Check, plan
 from pytest_activate_ports.prober.dial import Dial
 from pytest_activate_ports.probing import job_of
 from pytest_activate_ports.prober.reactor import Reactor
-from pytest_activate_ports.results import PortState, ProbeResult
+from pytest_activate_ports.prober.probes import registry
+from pytest_activate_ports.results import Job, PortState, ProbeResult, TlsConfig
 from pytest_activate_ports.spec import load_spec
 
 from .netns import Namespace, require_netns
@@ -90,3 +91,30 @@ def test_dial_icmp_reject_from_a_firewall_says_a_filter_answered(tmp_path: Path)
             "so a firewall's reject rule or a router refused the path") in output, output
     assert "open the firewall path from this vantage, or fix routing or the address" in output, output
     assert "1 failed, 2 passed" in output, output  # the forbidden port rejected by the filter passes as closed
+
+
+def dialled(job: Job, port: int) -> ProbeResult:
+    reactor = Reactor()
+    results: list[ProbeResult] = []
+
+    def report(result: ProbeResult) -> None:
+        results.append(result)
+        reactor.stop()
+
+    try:
+        Dial(reactor, never_speak, job, port, socket.AF_INET, "127.0.0.1", 5, report).start()
+        reactor.run()
+    finally:
+        reactor.close()
+    [result] = results
+    return result
+
+
+def test_dial_records_the_source_only_of_attempts_that_are_kept(listener: Listener, refused_port: int) -> None:
+    """A range keeps its offending attempts only: the others cost no getsockname(), a system call per port."""
+    tcp = registry.build("tcp", {}, TlsConfig())
+    forbidden = Job(0, "lo", "127.0.0.1", (listener.port, refused_port), {}, tcp, frozenset({PortState.OPEN}))
+    assert dialled(forbidden, listener.port).source is not None  # offends: kept in full
+    assert dialled(forbidden, refused_port).source is None  # counted only
+    single = Job(0, "lo", "127.0.0.1", (refused_port,), {}, tcp)
+    assert dialled(single, refused_port).source is not None  # a single port keeps every attempt

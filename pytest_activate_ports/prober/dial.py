@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN, errno.EACCES, errno.EPERM}
 RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.EADDRNOTAVAIL, errno.ENOBUFS}
 MAX_BACKOFF = 0.5  # seconds between socket() retries while descriptors are exhausted
+# Non-blocking from birth where the kernel can (Linux): one system call per attempt less than setblocking().
+NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
+STREAM = socket.SOCK_STREAM | NONBLOCK
 Report = Callable[[ProbeResult], None]
 Speak = Callable[[Probe, Target, socket.socket, "Listener"], None]  # hand a connected socket to a talking probe
 Step = Callable[[], "ProbeResult | None"]
@@ -79,7 +82,7 @@ class Dial:
 
     def _connect(self) -> ProbeResult | None:
         try:
-            sock = socket.socket(self.family, socket.SOCK_STREAM)
+            sock = socket.socket(self.family, STREAM)
         except OSError as exc:
             if exc.errno not in RESOURCE_ERRNOS:
                 raise
@@ -87,7 +90,8 @@ class Dial:
             self.backoff = min(self.backoff * 2, MAX_BACKOFF)
             return None
         self.sock = sock
-        sock.setblocking(False)
+        if not NONBLOCK:
+            sock.setblocking(False)
         self.started = time.monotonic()
         dialled = self.dialled
         error = sock.connect_ex((self.address, dialled, 0, 0) if self.family == socket.AF_INET6 else (self.address, dialled))
@@ -155,7 +159,9 @@ class Dial:
         """The result, with the socket (if still ours) closed and no longer watched."""
         sock, self.sock = self.sock, None
         if sock is not None:
-            if self.source is None and state is not PortState.ERROR:
+            offends = self.job.offends
+            # The source address is evidence of an attempt that is kept; a range keeps only its offending ones.
+            if self.source is None and state is not PortState.ERROR and (offends is None or state in offends):
                 self.source = _sockname(sock)
             if self.timer is not None:
                 self.reactor.forget(sock)
