@@ -33,8 +33,8 @@ def never_speak(*args: object) -> None:
     raise AssertionError("a tcp check must not start a protocol probe")
 
 
-def starved_dial(check: Check, port: int) -> PortState:
-    """Start a dial with a 50 ms timeout, then keep its thread away for 300 ms, as a busy CPU or a held GIL would."""
+def dialled(job: Job, port: int, timeout: float = 5, starve: float = 0) -> ProbeResult:
+    """One dial's result; ``starve`` keeps the reactor's thread away that long after the SYN left."""
     reactor = Reactor()
     results: list[ProbeResult] = []
 
@@ -43,13 +43,18 @@ def starved_dial(check: Check, port: int) -> PortState:
         reactor.stop()
 
     try:
-        Dial(reactor, never_speak, job_of(check, 0), port, socket.AF_INET, "127.0.0.1", 0.05, report).start()  # the SYN is out
-        time.sleep(0.3)  # the handshake completes and the deadline passes while the reactor cannot run
+        Dial(reactor, never_speak, job, port, socket.AF_INET, "127.0.0.1", timeout, report).start()  # the SYN is out
+        time.sleep(starve)
         reactor.run()
     finally:
         reactor.close()
     [result] = results
-    return result.state
+    return result
+
+
+def starved_dial(check: Check, port: int) -> PortState:
+    """Start a dial with a 50 ms timeout, then keep its thread away for 300 ms, as a busy CPU or a held GIL would."""
+    return dialled(job_of(check, 0), port, timeout=0.05, starve=0.3).state  # handshake done and deadline passed meanwhile
 
 
 def test_dial_open_port_stays_open_when_the_thread_was_starved(tmp_path: Path, listener: Listener) -> None:
@@ -91,23 +96,6 @@ def test_dial_icmp_reject_from_a_firewall_says_a_filter_answered(tmp_path: Path)
             "so a firewall's reject rule or a router refused the path") in output, output
     assert "open the firewall path from this vantage, or fix routing or the address" in output, output
     assert "1 failed, 2 passed" in output, output  # the forbidden port rejected by the filter passes as closed
-
-
-def dialled(job: Job, port: int) -> ProbeResult:
-    reactor = Reactor()
-    results: list[ProbeResult] = []
-
-    def report(result: ProbeResult) -> None:
-        results.append(result)
-        reactor.stop()
-
-    try:
-        Dial(reactor, never_speak, job, port, socket.AF_INET, "127.0.0.1", 5, report).start()
-        reactor.run()
-    finally:
-        reactor.close()
-    [result] = results
-    return result
 
 
 def test_dial_records_the_source_only_of_attempts_that_are_kept(listener: Listener, refused_port: int) -> None:
