@@ -163,8 +163,9 @@ def test_serve_prints_a_command_that_passes_as_printed(tmp_path: Path) -> None:
             server.stdout.close()
 
 
-@pytest.mark.parametrize("moment", ["pytest started", "probers up"])
-def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs(moment: str) -> None:
+@pytest.mark.parametrize(("moment", "signum"), [("pytest started", signal.SIGINT), ("probers up", signal.SIGINT),
+                                               ("probers up", signal.SIGTERM)], ids=["ctrl-c-early", "ctrl-c", "sigterm"])
+def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs(moment: str, signum: signal.Signals) -> None:
     # "probers up": the pytest run and the prober processes of its five gateway vantages.
     wanted = 1 if moment == "pytest started" else 1 + sum(where != "local" for where in VANTAGES.values())
     with subprocess.Popen([sys.executable, "-m", "pytest_activate_ports.emulate", "--variant", "correct"],
@@ -175,7 +176,7 @@ def test_ctrl_c_stops_the_emulation_quietly_with_its_servers_and_pytest_runs(mom
             seen: set[int] = set()
             while len(seen) < wanted and demo.poll() is None:
                 seen |= {pid for pid in _descendants(demo.pid) if _alive(pid)}
-            demo.send_signal(signal.SIGINT)
+            demo.send_signal(signum)
             _, err = demo.communicate(timeout=30)
         finally:
             if demo.poll() is None:
