@@ -28,34 +28,33 @@ FREE = "127.0.0.61"  # an address of loopback that no test server binds: its por
 
 @pytest.fixture
 def open_ports() -> Iterator[list[int]]:
-    """Three listeners on FREE, spread over a range of 600 ports from the first."""
-    sockets = []
-    base = None
-    for _ in range(50):  # find a base whose +300 and +599 are free too
+    """Three listeners on FREE at the first, middle and last port of a range of 600, every other port bound (so it refuses).
+
+    Binding all 600 keeps any other server out of the range, a wildcard one included (its bind conflicts with ours).
+    """
+    for _ in range(50):
         first = socket.socket()
         first.bind((FREE, 0))
-        candidate = first.getsockname()[1]
-        if candidate + 599 > 65535:
-            first.close()
-            continue
+        base = first.getsockname()[1]
+        sockets = [first]
         try:
-            others = []
-            for offset in (300, 599):
-                other = socket.socket()
-                other.bind((FREE, candidate + offset))
-                others.append(other)
+            if base + 599 > 65535:
+                raise OSError("range past 65535")
+            for port in range(base + 1, base + 600):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind((FREE, port))
         except OSError:
-            first.close()
-            for other in others:
-                other.close()
+            for sock in sockets:
+                sock.close()
             continue
-        sockets = [first, *others]
-        base = candidate
         break
-    assert base is not None
-    for sock in sockets:
+    else:
+        pytest.fail("no 600 free ports in a row on " + FREE)
+    listening = [sockets[0], sockets[300], sockets[599]]
+    for sock in listening:
         sock.listen(16)
-    yield [sock.getsockname()[1] for sock in sockets]
+    yield [sock.getsockname()[1] for sock in listening]
     for sock in sockets:
         sock.close()
 
