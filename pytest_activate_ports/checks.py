@@ -6,6 +6,8 @@ host whose ports are the range's deterministic sample.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Collection, Mapping
@@ -61,17 +63,31 @@ def port_labels(rule: Rule) -> list[str]:
     return [str(rule.port_range)] if rule.port_range is not None else [str(port) for port in rule.ports]
 
 
-def sample_ports(port_range: PortRange) -> tuple[int, ...]:
-    """Boundaries plus a reproducible spread of the range (``sample: None`` means all).
+def sample_ports(port_range: PortRange, features: Mapping[str, FeatureValue]) -> tuple[int, ...]:
+    """Boundaries plus a reproducible spread of the range (``sample: None`` means all), never an excepted port.
 
     The seed is the range itself, so every run and every host probes the same
-    ports and results stay comparable across vantages and days.
+    ports and results stay comparable across vantages and days. The sample is
+    drawn by position among the ports the exceptions in force leave: an excepted
+    boundary gives way to the nearest port that is checked, and a range without
+    exceptions samples exactly the ports it always did.
     """
-    everything = range(port_range.first, port_range.last + 1)
-    if port_range.sample is None or port_range.sample >= len(everything):
-        return tuple(everything)
-    inner = random.Random(str(port_range)).sample(range(port_range.first + 1, port_range.last), port_range.sample - 2)
-    return (port_range.first, *sorted(inner), port_range.last)
+    spans: list[range] = []
+    start = port_range.first
+    for excepted in port_range.exceptions(features):
+        spans.append(range(start, excepted.first))
+        start = excepted.last + 1
+    spans.append(range(start, port_range.last + 1))
+    ends = list(itertools.accumulate(len(span) for span in spans))
+    if port_range.sample is None or port_range.sample >= ends[-1]:
+        return tuple(itertools.chain.from_iterable(spans))
+
+    def at(position: int) -> int:
+        index = bisect.bisect_right(ends, position)
+        return spans[index][position - (ends[index - 1] if index else 0)]
+
+    inner = random.Random(str(port_range)).sample(range(1, ends[-1] - 1), port_range.sample - 2)
+    return (at(0), *(at(position) for position in sorted(inner)), at(ends[-1] - 1))
 
 
 def _not_applicable(rule: Rule, features: Mapping[str, FeatureValue]) -> str | None:
@@ -104,7 +120,7 @@ def plan(spec: Spec, roles: str | Collection[str]) -> Plan:
         # Every host of a rule probes the same ports: one tuple and label per port, not per check.
         labels = port_labels(rule)
         if rule.port_range is not None:
-            ports = [(sample_ports(rule.port_range), labels[0])]
+            ports = [(sample_ports(rule.port_range, spec.features), labels[0])]
         else:
             ports = [((port,), label) for port, label in zip(rule.ports, labels)]
         for source in sources:

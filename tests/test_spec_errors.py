@@ -85,9 +85,13 @@ def error_of(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> st
     ],
 )
 def test_spec_rule_error_is_located(tmp_path: Path, rule: str, marker: str, message: str) -> None:
-    """The column points at the offending token (``marker``), the line at the rule."""
-    column = rule.index(marker) + 1
-    assert error_of(tmp_path, HEAD + rule + "\n").startswith(f"spec.yaml:6:{column}: {message}")
+    assert_located(tmp_path, HEAD, rule, marker, message)
+
+
+def assert_located(tmp_path: Path, head: str, rule: str, marker: str, message: str) -> None:
+    """The spec is ``head`` then the one-line ``rule``: the error's line is the rule's, its column the ``marker``'s."""
+    line, column = head.count("\n") + 1, rule.index(marker) + 1
+    assert error_of(tmp_path, head + rule + "\n").startswith(f"spec.yaml:{line}:{column}: {message}")
 
 
 @pytest.mark.parametrize("probe", ["tcp", "{kind: tcp}"])

@@ -26,6 +26,8 @@ VALID: dict[str, Any] = {
         {"id": "cac", "from": "internet", "to": "lb", "port": 8443, "expect": "optional", "when": "cac_auth and platform_version < 8"},
         {"id": "db", "from": "internet", "to": "lb", "ports": [5432, 27017], "expect": "forbidden", "state": "filtered"},
         {"id": "srun", "from": "internet", "to": "lb", "range": "8192-60000", "sample": 8, "expect": "required"},
+        {"id": "deny", "from": "internet", "to": "lb", "range": "1-65535", "expect": "forbidden",
+         "except": [443, "9000-9100", {"port": 8443, "when": "cac_auth"}]},
     ],
 }
 
@@ -61,6 +63,7 @@ def test_spec_fuzz_random_text_never_crashes(text: str) -> None:
 paths = st.sampled_from([("version",), ("features",), ("features", "cac_auth"), ("features", "platform_version"), ("hosts",), ("hosts", "lb"), ("hosts", "lb", "address"),
                          ("hosts", "lb", "roles"), ("hosts", "lb", "port_map"), ("rules",), ("rules", 0), ("rules", 1, "when"),
                          ("rules", 2, "ports"), ("rules", 2, "state"), ("rules", 3, "range"), ("rules", 3, "sample"),
+                         ("rules", 4, "except"), ("rules", 4, "except", 0), ("rules", 4, "except", 2), ("rules", 4, "except", 2, "when"),
                          ("rules", 0, "probe"), ("rules", 1, "to"), ("rules", 0, "from"), ("rules", 0, "id")])
 
 

@@ -45,6 +45,7 @@ def test_schema_lists_what_the_validator_knows() -> None:
     assert tuple(definitions["host"]["properties"]) == validate.HOST_KEYS
     assert tuple(definitions["tls"]["properties"]) == validate.TLS_KEYS
     assert tuple(definitions["rule"]["properties"]) == validate.RULE_KEYS
+    assert tuple(definitions["excepted"]["anyOf"][2]["properties"]) == validate.EXCEPT_KEYS
     assert definitions["tls"]["properties"]["min_version"]["enum"] == list(validate.TLS_VERSIONS)
     assert definitions["probe"]["anyOf"][0]["enum"] == sorted(registry.kinds()) == sorted(definitions["probe_options"])
     assert SCHEMA["properties"]["profile"]["enum"] == available_profiles()
@@ -84,6 +85,19 @@ ACCEPTED = {
         rules:
           - {id: srun, from: ci-runner, to: cluster, range: 8192-60000, sample: all, expect: required}
           - {id: closed, from: [ci-runner, internet], to: node, ports: [5432, 27017], expect: forbidden, state: filtered}
+    """,
+    "range with exceptions": """
+        version: 1
+        features: {cac: false}
+        hosts: {lb: {address: 127.0.0.1}}
+        rules:
+          - id: deny
+            from: internet
+            to: lb
+            range: 1-65535
+            sample: all
+            except: [443, "8000-8100", {port: 80, when: not cac}, {range: 9000-9010, when: cac}]
+            expect: forbidden
     """,
 }
 
@@ -128,6 +142,12 @@ REJECTED = {
     "unknown tls key": f"version: 1\ntls: {{cafile: ca.pem}}\nhosts: {{web: {{address: x}}}}\nrules: [{RULE}]",
     "client certificate without its key": f"version: 1\ntls: {{client_cert: ca.pem}}\nhosts: {{web: {{address: x}}}}\nrules: [{RULE}]",
     "unknown TLS version": f"version: 1\ntls: {{min_version: TLS1.4}}\nhosts: {{web: {{address: x}}}}\nrules: [{RULE}]",
+    "except without a range": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, port: 80, except: [80], expect: forbidden}]",
+    "empty except": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, range: 80-90, except: [], expect: forbidden}]",
+    "except as one port": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, range: 80-90, except: 81, expect: forbidden}]",
+    "malformed except range": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, range: 80-90, except: ['81:82'], expect: forbidden}]",
+    "except entry with port and range": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, range: 80-90, except: [{port: 81, range: 82-83}], expect: forbidden}]",
+    "except entry with an unknown key": "version: 1\nhosts: {web: {address: x}}\nrules: [{id: r, from: internet, to: web, range: 80-90, except: [{prot: 81}], expect: forbidden}]",
     "feature holding a list": f"version: 1\nfeatures: {{cac: [1]}}\nhosts: {{web: {{address: x}}}}\nrules: [{RULE}]",
 }
 

@@ -25,7 +25,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pytest
 
@@ -34,7 +34,7 @@ from ..evidence.text import inert, printable, table
 from ..options import DEFAULT_PER_HOST, DEFAULT_TIMEOUT, Settings, _pairs
 from ..run import ActivateRun
 from ..spec import Spec, SpecError, load_spec
-from ..spec.model import ClosedState, Expect
+from ..spec.model import ClosedState, Expect, FeatureValue
 
 COLUMNS = ("rule", "host", "address", "port", "dialled", "expect", "probe")
 
@@ -56,12 +56,16 @@ class Vantage:
         return [check for check in self.checks if check.skip_reason]
 
 
-def _row(check: Check) -> dict[str, str]:
+def _row(check: Check, features: Mapping[str, FeatureValue]) -> dict[str, str]:
     rule, host = check.rule, check.host
+    port = check.label
     if rule.port_range is not None:
-        port = f"{check.label} ({len(check.ports)} sampled)" if len(check.ports) < rule.port_range.last - rule.port_range.first + 1 else check.label
-    else:
-        port = check.label
+        excepted = rule.port_range.exceptions(features)
+        if excepted:
+            port += f" except {', '.join(map(str, excepted))}"
+        checked = rule.port_range.last - rule.port_range.first + 1 - sum(e.last - e.first + 1 for e in excepted)
+        if len(check.ports) < checked:
+            port += f" ({len(check.ports)} sampled)"
     dialled = ", ".join(str(host.dial_port(p)) for p in check.ports) if any(host.dial_port(p) != p for p in check.ports) else check.label
     expect = rule.expect.value
     if rule.expect is Expect.FORBIDDEN and rule.closed_state is not ClosedState.ANY:
@@ -94,9 +98,10 @@ class SpecPlan:
         return {
             "spec": str(self.spec.path), "name": self.spec.name, "sha256": self.spec.sha256,
             "vantages": [{"role": v.role,
-                          "checks": [{"name": c.name, **_row(c), "dialled_ports": [c.host.dial_port(p) for p in c.ports]}
-                                     for c in v.running],
-                          "not_applicable": [{"name": c.name, **_row(c), "reason": _because(c)} for c in v.skipped],
+                          "checks": [{"name": c.name, **_row(c, self.spec.features),
+                                      "dialled_ports": [c.host.dial_port(p) for p in c.ports]} for c in v.running],
+                          "not_applicable": [{"name": c.name, **_row(c, self.spec.features), "reason": _because(c)}
+                                             for c in v.skipped],
                           "rules_without_hosts": list(v.without_hosts)} for v in self.vantages],
             "hosts_without_checks": self.idle_hosts,
             "rules_without_hosts": self.without_hosts,
@@ -142,7 +147,7 @@ def render_text(plan: SpecPlan) -> str:
     for vantage in plan.vantages:
         lines += ["", f"from {vantage.role}: {len(vantage.running)} checks, {len(vantage.skipped)} not applicable"]
         if vantage.running:
-            lines += _text_table([_row(check) for check in vantage.running])
+            lines += _text_table([_row(check, plan.spec.features) for check in vantage.running])
         if vantage.skipped:
             lines += ["  not applicable:", *(f"    {check.name}: {printable(_because(check))}" for check in vantage.skipped)]
     lines += ["", f"hosts with no checks: {', '.join(plan.idle_hosts) or 'none'}",
@@ -158,7 +163,8 @@ def render_markdown(plan: SpecPlan) -> str:
         lines += [f"## From {inert(vantage.role)}", "",
                   f"{len(vantage.running)} checks, {len(vantage.skipped)} not applicable.", ""]
         if vantage.running:
-            lines += [*table(list(COLUMNS), [[_row(c)[column] for column in COLUMNS] for c in vantage.running]), ""]
+            rows = [_row(check, plan.spec.features) for check in vantage.running]
+            lines += [*table(list(COLUMNS), [[row[column] for column in COLUMNS] for row in rows]), ""]
         if vantage.skipped:
             lines += ["Not applicable:", "", *table(["check", "reason"], [[c.name, _because(c)] for c in vantage.skipped]), ""]
     lines += ["## Left out", "", f"- Hosts with no checks: {inert(', '.join(plan.idle_hosts) or 'none')}",

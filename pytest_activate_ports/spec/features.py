@@ -14,7 +14,7 @@ import enum
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from .condition import ORDERING, version
+from .condition import ORDERING, Condition, version
 from .model import FeatureValue, Rule
 
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
@@ -49,18 +49,22 @@ def feature_types(declared: Mapping[str, FeatureValue], rules: Iterable[Rule]) -
     """
     out: dict[str, FeatureType] = {}
     for rule in rules:
-        when = rule.when
-        if when is None:
-            continue
-        for name, op in when.tests():
-            if op in ORDERING and (name not in out or out[name].kind is not FeatureKind.VERSION):
-                out[name] = FeatureType(FeatureKind.VERSION, f"rule {rule.id!r} compares it: when: {when.text}")
-            elif op is None and name not in out:
-                out[name] = FeatureType(FeatureKind.BOOLEAN, f"rule {rule.id!r} tests it: when: {when.text}")
+        for when in _conditions(rule):
+            for name, op in when.tests():
+                if op in ORDERING and (name not in out or out[name].kind is not FeatureKind.VERSION):
+                    out[name] = FeatureType(FeatureKind.VERSION, f"rule {rule.id!r} compares it: when: {when.text}")
+                elif op is None and name not in out:
+                    out[name] = FeatureType(FeatureKind.BOOLEAN, f"rule {rule.id!r} tests it: when: {when.text}")
     for name, value in declared.items():
         if name not in out and isinstance(value, bool):
             out[name] = FeatureType(FeatureKind.BOOLEAN, "it is declared true/false")
     return out
+
+
+def _conditions(rule: Rule) -> list[Condition]:
+    """The rule's ``when`` and those of its range's exceptions."""
+    excepted = rule.port_range.excepted if rule.port_range is not None else ()
+    return [when for when in (rule.when, *(e.when for e in excepted)) if when is not None]
 
 
 def typed_value(name: str, value: FeatureValue, feature: FeatureType | None) -> FeatureValue:

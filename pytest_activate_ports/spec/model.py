@@ -67,15 +67,32 @@ def bare_address(address: str) -> str:
 
 
 @dataclass(frozen=True)
+class Excepted:
+    """Ports of a range that its rule leaves unchecked (``except:``), while ``when`` holds."""
+
+    first: int
+    last: int  # equal to first for one port
+    when: Condition | None = None
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+
+@dataclass(frozen=True)
 class PortRange:
-    """An inclusive port range and how many of its ports to sample."""
+    """An inclusive port range, how many of its ports to sample, and the ports it excepts."""
 
     first: int
     last: int
     sample: int | None  # None: every port
+    excepted: tuple[Excepted, ...] = ()  # in port order, disjoint, inside the range
 
     def __str__(self) -> str:
         return f"{self.first}-{self.last}"
+
+    def exceptions(self, features: Mapping[str, FeatureValue]) -> tuple[Excepted, ...]:
+        """The exceptions in force with these feature values."""
+        return tuple(e for e in self.excepted if e.when is None or e.when.holds(features))
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,14 @@ from ..untrusted import untrusted_client
 from . import fields
 from .condition import Condition, ConditionError, parse
 from .features import FeatureType, FeatureValueError, typed_value
-from .model import ClosedState, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig, bare_address
+from .model import ClosedState, Excepted, Expect, FeatureValue, Host, Location, PortRange, Rule, TlsConfig, bare_address
 from .nodes import Node
 
 TOP_KEYS = ("version", "name", "profile", "roles", "features", "hosts", "tls", "rules")
 HOST_KEYS = ("address", "roles", "port_map")
 TLS_KEYS = ("ca", "server_ca", "client_cert", "client_key", "min_version", "expiry_warn_days")
-RULE_KEYS = ("id", "from", "to", "port", "ports", "range", "sample", "expect", "state", "probe", "when", "reason")
+RULE_KEYS = ("id", "from", "to", "port", "ports", "range", "sample", "except", "expect", "state", "probe", "when", "reason")
+EXCEPT_KEYS = ("port", "range", "when")
 TLS_VERSIONS = ("TLS1.0", "TLS1.1", "TLS1.2", "TLS1.3")
 BUILTIN_ROLES = {"internet": "anywhere outside the deployment's networks"}
 DEFAULT_SAMPLE = 16
@@ -30,6 +31,17 @@ _RANGE = re.compile(r"\s*(\d+)\s*[-\u2013]\s*(\d+)\s*")
 def port(node: Node, what: str = "port") -> int:
     """A TCP port number."""
     return fields.integer(node, what, 1, 65535)
+
+
+def span(node: Node, what: str = "range") -> tuple[int, int]:
+    """An inclusive port range written ``8192-60000``, as (first, last)."""
+    match = _RANGE.fullmatch(node.value) if isinstance(node.value, str) else None
+    if not match:
+        raise node.error(f"{what} must look like 8192-60000, not {node.value!r}")
+    first, last = int(match.group(1)), int(match.group(2))
+    if not (1 <= first < last <= 65535):
+        raise node.error(f"{what} {first}-{last} must satisfy 1 <= first < last <= 65535")
+    return first, last
 
 
 def roles(node: Node | None) -> dict[str, str]:
@@ -174,8 +186,9 @@ class RuleBuilder:
         given = [k for k in ("port", "ports", "range") if k in body]
         if len(given) != 1:
             raise node.error("a rule needs exactly one of 'port', 'ports' or 'range'" + (f" (found {', '.join(given)})" if given else ""))
-        if "sample" in body and "range" not in body:
-            raise body["sample"].error("'sample' only applies to a 'range' rule")
+        for key in ("sample", "except"):
+            if key in body and "range" not in body:
+                raise body[key].error(f"'{key}' only applies to a 'range' rule")
         if "port" in body:
             return (port(body["port"]),), None
         if "ports" in body:
@@ -189,17 +202,49 @@ class RuleBuilder:
                     raise item.error(f"port {value} is listed twice")
                 values[value] = None
             return tuple(values), None
-        spec = body["range"]
-        match = _RANGE.fullmatch(str(spec.value)) if isinstance(spec.value, str) else None
-        if not match:
-            raise spec.error(f"range must look like 8192-60000, not {spec.value!r}")
-        first, last = int(match.group(1)), int(match.group(2))
-        if not (1 <= first < last <= 65535):
-            raise spec.error(f"range {first}-{last} must satisfy 1 <= first < last <= 65535")
+        first, last = span(body["range"])
         sample: int | None = DEFAULT_SAMPLE
         if "sample" in body:
             sample = None if body["sample"].value == "all" else fields.integer(body["sample"], "sample (or 'all')", 2, 65535)
-        return (), PortRange(first, last, sample)
+        excepted = self.exceptions(body["except"], first, last) if "except" in body else ()
+        return (), PortRange(first, last, sample, excepted)
+
+    def exceptions(self, node: Node, first: int, last: int) -> tuple[Excepted, ...]:
+        """``except:`` of the range ``first``-``last``: disjoint ports and ranges inside it that leave some port to check."""
+        items = fields.sequence(node, "except")
+        if not items:
+            raise node.error("except must list at least one port or range")
+        given = [(self.exception(item), item) for item in items]
+        for excepted, item in given:
+            if not first <= excepted.first <= excepted.last <= last:
+                raise item.error(f"except {excepted} lies outside the rule's range {first}-{last}")
+        # Sorted by first port, any overlap shows between neighbours; the later-written entry is the one to fix.
+        ordered = sorted(given, key=lambda pair: (pair[0].first, pair[0].last))
+        for before, after in zip(ordered, ordered[1:]):
+            if after[0].first <= before[0].last:
+                (earlier, seen), (later, where) = sorted((before, after), key=lambda pair: (pair[1].line, pair[1].col))
+                what = "is listed twice" if (earlier.first, earlier.last) == (later.first, later.last) else f"overlaps {earlier}"
+                raise where.error(f"except {later} {what} (first at line {seen.line}, column {seen.col})")
+        if sum(e.last - e.first + 1 for e, _ in given) == last - first + 1:
+            raise node.error(f"except leaves no port of the range {first}-{last} to check")
+        return tuple(excepted for excepted, _ in ordered)
+
+    def exception(self, node: Node) -> Excepted:
+        """One ``except`` entry: ``443``, ``"8000-8100"`` or ``{port: 80, when: http_redirect}`` (or ``range:``)."""
+        if isinstance(node.value, str):
+            return Excepted(*span(node, "except range"))
+        if not isinstance(node.value, dict):
+            number = port(node, "except port")
+            return Excepted(number, number)
+        body = fields.mapping(node, "except entry", EXCEPT_KEYS)
+        given = [k for k in ("port", "range") if k in body]
+        if len(given) != 1:
+            raise node.error("an except entry needs exactly one of 'port' or 'range'" + (f" (found {', '.join(given)})" if given else ""))
+        when = self.condition(body["when"]) if "when" in body else None
+        if "port" in body:
+            number = port(body["port"], "except port")
+            return Excepted(number, number, when)
+        return Excepted(*span(body["range"], "except range"), when)
 
     def probe(self, node: Node | None) -> Probe:
         if node is None:
