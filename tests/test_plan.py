@@ -137,3 +137,64 @@ def test_plan_via_the_command(tmp_path: Path) -> None:
     """))
     result = subprocess.run([sys.executable, "-m", "pytest_activate_ports.cli", "plan", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "web   web   127.0.0.1  443   443      required  tcp" in result.stdout
+
+
+DENY = """\
+version: 1
+features: {redirect: true}
+hosts: {lb: {address: 127.0.0.1, roles: [control-plane]}}
+rules:
+  - {id: deny, from: internet, to: lb, range: 1-65535, sample: all, expect: forbidden,
+     except: [443, {port: 80, when: redirect}, "9000-9009"]}
+  - {id: some, from: internet, to: lb, range: 20000-20100, except: [20000], expect: forbidden}
+"""
+
+
+def test_plan_shows_the_exceptions_in_force(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(DENY)
+    code, out, _ = run_plan(capsys, str(path))
+    assert code == 0
+    assert "deny  lb    127.0.0.1  1-65535 except 80, 443, 9000-9009      1-65535" in out
+    assert "some  lb    127.0.0.1  20000-20100 except 20000 (16 sampled)  20000-20100" in out
+    code, out, _ = run_plan(capsys, str(path), "--activate-feature", "redirect=false", "--format", "json")
+    checks = json.loads(out)["vantages"][0]["checks"]
+    assert checks[0]["port"] == "1-65535 except 443, 9000-9009"
+    assert len(checks[0]["dialled_ports"]) == 65535 - 11 and 80 in checks[0]["dialled_ports"]
+    assert not {443, 9000, 9009} & set(checks[0]["dialled_ports"])
+
+
+PROFILE = """\
+version: 1
+profile: activate
+hosts: {lb: {address: 127.0.0.1, roles: [control-plane]}}
+"""
+
+
+@pytest.mark.parametrize(("features", "port"), [
+    ((), "1-65535 except 80, 443"),  # http_redirect is on by default
+    (("http_redirect=false",), "1-65535 except 443"),
+    (("cac_auth=true",), "1-65535 except 80, 443, 8443"),
+    (("cac_auth=true", "http_redirect=false"), "1-65535 except 443, 8443"),
+])
+def test_plan_default_deny_excepts_what_the_features_expose(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                            features: tuple[str, ...], port: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(PROFILE)
+    args = [arg for feature in ("default_deny", *features) for arg in ("--activate-feature", feature)]
+    code, out, _ = run_plan(capsys, str(path), "--activate-role", "internet", "--format", "json", *args)
+    assert code == 0
+    rows = [c for c in json.loads(out)["vantages"][0]["checks"] if c["rule"] == "internet-default-deny"]
+    assert [(row["name"], row["port"], row["expect"]) for row in rows] == [("internet-default-deny[lb:1-65535]", port, "forbidden")]
+    excepted = {int(p) for p in port.split(" except ")[1].split(", ")}
+    assert len(rows[0]["dialled_ports"]) == 65535 - len(excepted) and not excepted & set(rows[0]["dialled_ports"])
+
+
+def test_plan_default_deny_is_off_by_default(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(PROFILE)
+    code, out, _ = run_plan(capsys, str(path), "--activate-role", "internet")
+    assert code == 0
+    assert "internet-default-deny" not in out.split("not applicable:")[0], "a 65k-port sweep must be asked for"
+    assert ("internet-default-deny[lb:1-65535]: when 'default_deny' is false (default_deny=False): For a standard deployment, "
+            "only one port needs external exposure on the control plane") in out

@@ -109,7 +109,7 @@ def _features(values: Mapping[str, FeatureValue], notes: Mapping[str, str], rule
     lines = ["# Features switch the profile's conditional rules (`when:`); a rule switched off is reported skipped",
              "# with its reason. Each lists the rules it switches, in the guide's words.", "features:"]
     for name, value in values.items():
-        switched = [rule for rule in rules if re.search(rf"\b{re.escape(name)}\b", rule.when)]
+        switched = [rule for rule in rules if rule.switched_by(name)]
         lines += _comment(f"{name}: {notes.get(name, '')}", "  ")
         for rule in switched:
             lines += _comment(f"- {_rule_line(rule)}", "  ")

@@ -1,7 +1,9 @@
 """Traceability from the port guide to the built-in profile, and its markdown report.
 
 A rule traces to a guide row when it checks the row's port (or exactly its
-range) and its ``reason`` quotes the row's purpose. Quoting is the contract
+range) and its ``reason`` quotes the row's purpose; a forbidden range that
+excepts the row's port (default deny: nothing answers but the guide's
+exposed ports) checks the row's claim from the other side, and traces too. Quoting is the contract
 that makes every skipped or failed item explain itself in the guide's words;
 where two tables have identical rows (cloud, managed and existing clusters),
 the reason must also name the table. Regenerate the committed report with::
@@ -39,17 +41,35 @@ class ProfileRule:
     probe: str
     when: str
     reason: str
+    excepted: tuple[tuple[int, int, str], ...] = ()  # a range's ``except:`` entries: first, last, their ``when``
 
     @property
     def port_text(self) -> str:
-        """``443``, ``22, 3001`` or ``8192-60000``."""
-        if self.port_range:
-            return f"{self.port_range[0]}-{self.port_range[1]}"
-        return ", ".join(str(port) for port in self.ports)
+        """``443``, ``22, 3001``, ``8192-60000`` or ``1-65535 except 443, 80 (when http_redirect)``."""
+        if not self.port_range:
+            return ", ".join(str(port) for port in self.ports)
+        excepted = [(str(first) if first == last else f"{first}-{last}") + (f" (when {when})" if when else "")
+                    for first, last, when in self.excepted]
+        return f"{self.port_range[0]}-{self.port_range[1]}" + (f" except {', '.join(excepted)}" if excepted else "")
+
+    def switched_by(self, feature: str) -> bool:
+        """Does ``feature`` appear in the rule's ``when`` or in that of one of its exceptions?"""
+        return any(re.search(rf"\b{re.escape(feature)}\b", when) for when in (self.when, *(e[2] for e in self.excepted)))
 
 
 def _names(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+
+
+def _span(text: object) -> tuple[int, int]:
+    first, _, last = str(text).partition("-")
+    return int(first), int(last or first)
+
+
+def _excepted(entry: Any) -> tuple[int, int, str]:
+    if isinstance(entry, dict):
+        return (*_span(entry.get("port", entry.get("range"))), str(entry.get("when", "")))
+    return (*_span(entry), "")
 
 
 def _rule(raw: dict[str, Any]) -> ProfileRule:
@@ -67,6 +87,7 @@ def _rule(raw: dict[str, Any]) -> ProfileRule:
         probe="closed" if raw["expect"] == "forbidden" else kind,
         when=str(raw.get("when", "")),
         reason=str(raw.get("reason", "")),
+        excepted=tuple(_excepted(entry) for entry in raw.get("except", ())),
     )
 
 
@@ -95,7 +116,8 @@ def covers(rule: ProfileRule, row: GuideRow, ambiguous: bool = False) -> bool:
     """Does ``rule`` check ``row``'s port and quote its purpose (and its table, if ambiguous)?"""
     first, last = row.ports
     if first == last:
-        same_port = first in rule.ports
+        exposed = rule.expect == "forbidden" and any(e[:2] == (first, first) for e in rule.excepted)
+        same_port = first in rule.ports or exposed
     else:
         same_port = rule.port_range == (first, last)
     reason = _plain(rule.reason)
@@ -150,7 +172,7 @@ def render(guide: str, document: dict[str, Any]) -> str:
         [f"`{role}`", str(text), str(sum(role in r.sources for r in rules)), str(sum(role in r.targets for r in rules))]
         for role, text in document["roles"].items()]), ""]
     out += ["## Features", "", *_table(["Feature", "Default", "Rules it switches"], [
-        [f"`{name}`", f"`{value}`", ", ".join(f"`{r.id}`" for r in rules if re.search(rf"\b{name}\b", r.when))]
+        [f"`{name}`", f"`{value}`", ", ".join(f"`{r.id}`" for r in rules if r.switched_by(name))]
         for name, value in document["features"].items()]), ""]
     return "\n".join(out)
 

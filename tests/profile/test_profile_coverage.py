@@ -88,7 +88,7 @@ def test_traceability_report_lists_every_row_with_its_rules(guide_text: str, pro
     assert "| 99 | 5432 | PostgreSQL | `internet-no-postgres` | internet | control-plane | 5432 | forbidden | closed | always |" in report
     assert "|  |  |  | `legacy-api-removed` | control-plane-internal | legacy-api | 4006 | forbidden | closed | " \
            "`platform_version >= 8` |" in report
-    assert "| `cac_auth` | `False` | `lb-cac-mtls`, `lb-cac-mtls-if-open` |" in report
+    assert "| `cac_auth` | `False` | `lb-cac-mtls`, `lb-cac-mtls-if-open`, `internet-default-deny` |" in report
 
 
 def test_traceability_check_reports_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

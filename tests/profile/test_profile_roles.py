@@ -16,7 +16,7 @@ from pytest_activate_ports.spec import Spec, SpecError, load_spec
 from .conftest import EXAMPLES, NO_HYPOTHESIS
 
 ITEMS_PER_ROLE = {
-    "internet": 25,
+    "internet": 26,
     "control-plane-internal": 18,
     "agent": 5,
     "workspace": 3,
@@ -31,7 +31,7 @@ def expected_items(spec: Spec, role: str, guide_text: str, profile_document: dic
     for _, rules in trace.trace(parse_guide(guide_text), trace.profile_rules(profile_document)):
         for rule in (r for r in rules if role in r.sources):
             hosts = [h.name for h in spec.hosts.values() if set(h.roles) & set(rule.targets)]
-            labels = [rule.port_text] if rule.port_range else [str(p) for p in rule.ports]
+            labels = ["-".join(map(str, rule.port_range))] if rule.port_range else [str(p) for p in rule.ports]
             names.update(f"{rule.id}[{host}:{label}]" for host in hosts for label in labels)
     return names
 
@@ -70,6 +70,8 @@ def _active(plan: Plan) -> set[str]:
     ("internet", {"http_redirect": False}, {"lb-http-redirect"}, {"lb-http-redirect-if-open"}),
     ("internet", {"managed_databases": True}, set(), {"internet-no-managed-postgres", "internet-no-managed-mongodb"}),
     ("internet", {"cloud_clusters": False}, {"internet-no-cluster-services"}, set()),
+    ("internet", {}, {"internet-default-deny"}, set()),  # off by default: a sweep of 65,535 ports is asked for
+    ("internet", {"default_deny": True}, set(), {"internet-default-deny"}),
     ("control-plane-internal", {"ssh_via_tunnel_only": True}, {"cluster-ssh"}, {"workspace-ssh"}),
     ("control-plane-internal", {"nfs_storage": False, "email": False}, {"storage-nfs", "smtp-starttls"}, set()),
     ("control-plane-internal", {"rabbitmq_management": True}, set(), {"rabbitmq-management", "rabbitmq-amqp"}),
@@ -129,7 +131,7 @@ def test_minimal_example_checks_the_public_address_only() -> None:
     spec = load_spec(EXAMPLES / "minimal.yaml", environ={"ACTIVATE_HOST": "activate.acme.example"})
     assert [host.address for host in spec.hosts.values()] == ["activate.acme.example"]
     checks = plan(spec, "internet").checks
-    assert len(checks) == 19 and {check.host.name for check in checks} == {"lb"}
+    assert len(checks) == 20 and {check.host.name for check in checks} == {"lb"}
 
 
 def test_cac_example_overrides_the_profile_rule_by_id(tmp_path: Path) -> None:
