@@ -14,7 +14,7 @@ bound derived from the timeout: never a pass, never a hang.
 
 from __future__ import annotations
 
-import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -29,7 +29,7 @@ from . import ship
 from .outcomes import Sink
 from .results import Job
 from .prober.transport import Wire, attempts_from_wire, job_to_wire
-from .where import check_where, gateway_spec, shown_where
+from .where import check_where, gateway_spec, shown_where, ssh_config
 
 __all__ = ["ProcessProber", "check_where", "shown_where"]  # WHERE's checks live in .where, reached through here
 
@@ -77,7 +77,7 @@ class ProcessProber:
         self._stopped: str | None = None  # why, once this prober has stopped
         self._ended = threading.Event()  # set with _stopped: the watchdog's end
         self._heard = 0.0  # time.monotonic() of the prober's last message
-        self._log: Path | None = None  # where ssh writes why it gave up
+        self._ssh: Path | None = None  # an ssh= gateway's folder: its config file and the log of why ssh gave up
         self._starter = threading.Thread(target=self._connect, name=f"activate-{name}-start", daemon=True)
         self._watchdog = threading.Thread(target=self._watch, name=f"activate-{name}-watchdog", daemon=True)
         self.facts: dict[str, str] = {}  # the prober's hostname, Python and pid, once it is up
@@ -119,8 +119,8 @@ class ProcessProber:
         self._group.terminate(timeout=CLOSE_GRACE)  # one that became a gateway is ended here, or by the start itself
         if starting:
             self._starter.join(CLOSE_GRACE)
-        if self._log is not None:
-            self._log.unlink(missing_ok=True)
+        if self._ssh is not None:
+            shutil.rmtree(self._ssh, ignore_errors=True)
 
     def _send(self, channel: Any, jobs: Sequence[Job]) -> None:
         if not jobs:
@@ -135,13 +135,14 @@ class ProcessProber:
         def remaining() -> float:
             return max(0.01, self._started + self._start_bound - time.monotonic())
 
-        if "ssh=" in self.where:
-            handle, name = tempfile.mkstemp(prefix="activate-ssh-", suffix=".log")
-            os.close(handle)
-            self._log = Path(name)
+        spec = self.where
+        if execnet.XSpec(self.where).ssh:
+            self._ssh = Path(tempfile.mkdtemp(prefix="activate-ssh-"))
+            (self._ssh / "config").write_text(ssh_config(self.where, self._timeout), encoding="utf-8")
+            spec = gateway_spec(self.where, self._timeout, str(self._ssh / "log"), str(self._ssh / "config"))
         gateway = None
         try:
-            gateway = self._group.makegateway(gateway_spec(self.where, self._timeout, str(self._log) if self._log else None))
+            gateway = self._group.makegateway(spec)
             channel = gateway.remote_exec(ship.BOOTSTRAP)
             _, version = channel.receive(remaining())
             if tuple(version) < self._min_python:
@@ -178,7 +179,8 @@ class ProcessProber:
         even compile execnet's bootstrap. A broken pipe or a first byte that
         is not execnet's (its AssertionError) say the same, earlier.
         """
-        said = self._log.read_text(errors="replace").splitlines() if self._log is not None else []
+        log = self._ssh / "log" if self._ssh is not None else None
+        said = log.read_text(errors="replace").splitlines() if log is not None and log.exists() else []
         said = [line.strip() for line in said if line.strip() and not line.startswith("Warning: Permanently added")]
         if said:
             return "; ".join(said)

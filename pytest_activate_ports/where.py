@@ -5,8 +5,11 @@ WHERE is the syntax of pytest-xdist's ``--tx`` (execnet's :class:`execnet.XSpec`
 (``pyhton=``) silently becomes a prober started with the wrong Python, so the
 keys are checked here, with execnet's own parser underneath. An ``ssh=`` gateway
 gets ``BatchMode`` (never a prompt: a run on CI has nobody to answer it) and a
-connect timeout; everything else of the user's ssh (``~/.ssh/config``, keys,
-agent, ``ProxyJump``) stays as it is.
+connect timeout, on its command line and in a configuration file that includes
+the user's own (``ssh_config=``, or ``~/.ssh/config`` and the system's): ssh
+hands ``-F`` on to the ssh it runs for a ``ProxyJump``, but not ``-o``, so only
+the file keeps a jump host from prompting. Everything else of the user's ssh
+(config, keys, agent, ``ProxyJump``) stays as it is.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
+from pathlib import Path
 
 import execnet
 
@@ -104,16 +108,31 @@ def _hide_words(value: str, ssh: bool) -> str:
 
 def ssh_options(timeout: float) -> str:
     """What every ``ssh=`` gateway starts with: no prompt ever, and a connect that gives up as a dial does."""
-    return f"-o BatchMode=yes -o ConnectTimeout={max(1, math.ceil(timeout))}"
+    return f"-o BatchMode=yes -o ConnectTimeout={_connect_timeout(timeout)}"
 
 
-def gateway_spec(where: str, timeout: float, log: str | None = None) -> str:
+def ssh_config(where: str, timeout: float) -> str:
+    """The configuration file (``-F``) an ``ssh=`` gateway runs with: :func:`ssh_options` for every host
+    (ssh keeps the first value it reads), then the user's own, as ssh would have read it: WHERE's
+    ``ssh_config=`` file, else ``~/.ssh/config`` and the system's ``/etc/ssh/ssh_config``."""
+    given = execnet.XSpec(where).ssh_config
+    included = [str(Path(given).expanduser().absolute())] if given else ["~/.ssh/config", "/etc/ssh/ssh_config"]
+    return "".join(f"{line}\n" for line in ("BatchMode yes", f"ConnectTimeout {_connect_timeout(timeout)}",
+                                            *(f'Include "{path}"' for path in included)))
+
+
+def _connect_timeout(timeout: float) -> int:
+    return max(1, math.ceil(timeout))
+
+
+def gateway_spec(where: str, timeout: float, log: str | None = None, config: str | None = None) -> str:
     """The spec given to execnet for ``where``: ``ssh=`` gets :func:`ssh_options` first (ssh takes the first
-    value of an option, so a user's ``-o BatchMode=no`` cannot bring the prompt back) and, with ``log``,
-    writes its own messages there (``-E``), so that the reason ssh gave up can be read back."""
-    parts = where.split("//")
+    value of an option, so a user's ``-o BatchMode=no`` cannot bring the prompt back); with ``log``, ssh
+    writes its own messages there (``-E``), so that the reason it gave up can be read back; with ``config``
+    (a file holding :func:`ssh_config`), it reads that instead of WHERE's ``ssh_config=``, which it includes."""
+    parts = [part for part in where.split("//") if not (config and part.startswith("ssh_config="))]
     for i, part in enumerate(parts):
         if part.startswith("ssh="):
             extra = ssh_options(timeout) + (f" -E {log}" if log and " " not in log else "")
             parts[i] = f"ssh={extra} {part[4:]}"
-    return "//".join(parts)
+    return "//".join(parts + ([f"ssh_config={config}"] if config else []))

@@ -117,9 +117,12 @@ def test_ssh_vantage_that_cannot_log_in_ends_its_checks(tmp_path: Path, zone: Na
     stopped_with(*run(jobs, where, name="vantage agent"), jobs[0], rf"^the vantage agent \(ssh=vantage//.*\) did not start: .*{cause}")
 
 
-def test_ssh_vantage_never_asks_for_a_passphrase(tmp_path: Path, zone: Namespace, sshd: Sshd,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A key with a passphrase and an askpass program ssh would run without BatchMode: it is never run."""
+@pytest.fixture
+def locked_key(tmp_path: Path, sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A key with a passphrase (the sshd's only authorized key) and the file an askpass program makes when run.
+
+    ssh would run that program for the passphrase without BatchMode (``SSH_ASKPASS_REQUIRE=force``).
+    """
     locked = tmp_path / "locked_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "passphrase", "-f", str(locked)], check=True)
     (sshd.folder / "authorized_keys").write_text(locked.with_suffix(".pub").read_text())
@@ -128,6 +131,12 @@ def test_ssh_vantage_never_asks_for_a_passphrase(tmp_path: Path, zone: Namespace
     askpass.chmod(0o755)
     monkeypatch.setenv("SSH_ASKPASS", str(askpass))
     monkeypatch.setenv("SSH_ASKPASS_REQUIRE", "force")
+    return locked, asked
+
+
+def test_ssh_vantage_never_asks_for_a_passphrase(tmp_path: Path, zone: Namespace, sshd: Sshd,
+                                                 locked_key: tuple[Path, Path]) -> None:
+    locked, asked = locked_key
     jobs = job_to(tmp_path, TARGET, listen(zone, TARGET))
     stopped_with(*run(jobs, ssh_vantage(tmp_path, sshd, locked), name="vantage agent"), jobs[0],
                  r"did not start: .*Permission denied \(publickey\)")
@@ -145,15 +154,34 @@ def test_ssh_vantage_refused(tmp_path: Path, refused_port: int) -> None:
                  "Connection refused$")
 
 
+def jump_to_inner(tmp_path: Path, zone: Namespace, sshd: Sshd, inner: Namespace, jump_key: Path) -> tuple[str, Job]:
+    """WHERE for an sshd in ``inner``, reachable only through ``sshd`` (ProxyJump), and a job to a listener there.
+
+    The config sets no BatchMode: keeping the jump from prompting is the vantage's job.
+    """
+    zone.link(inner, "198.18.202.1/24", "198.18.202.2/24")
+    target = Sshd(inner, "198.18.202.2", tmp_path / "inner-sshd", tmp_path / "client_key")
+    [job] = job_to(tmp_path, "198.18.202.2", listen(inner, "198.18.202.2"))
+    config = client_config(tmp_path, {"jump": [f"IdentityFile {jump_key}", sshd.reach()],
+                                      "inner": [f"IdentityFile {tmp_path / 'client_key'}", "HostName 198.18.202.2",
+                                                "ProxyJump jump"]},
+                           sshd.known_host("jump") + target.known_host("inner"))
+    return f"ssh=inner//ssh_config={config}//python=python3 -I -S", job
+
+
 def test_ssh_vantage_through_a_jump_host(tmp_path: Path, zone: Namespace, sshd: Sshd) -> None:
     """ProxyJump from the user's ssh config: the target's sshd is reachable only from the jump host's namespace."""
     with Namespace() as inner:
-        zone.link(inner, "198.18.202.1/24", "198.18.202.2/24")
-        target = Sshd(inner, "198.18.202.2", tmp_path / "inner-sshd", tmp_path / "client_key")
-        [job] = job_to(tmp_path, "198.18.202.2", listen(inner, "198.18.202.2"))
-        key = f"IdentityFile {tmp_path / 'client_key'}"
-        config = client_config(tmp_path, {"jump": [key, sshd.reach(), "BatchMode yes"],
-                                          "inner": [key, "HostName 198.18.202.2", "ProxyJump jump"]},
-                               sshd.known_host("jump") + target.known_host("inner"))
-        prober, state, source = probed_from(f"ssh=inner//ssh_config={config}//python=python3 -I -S", job, inner)
+        where, job = jump_to_inner(tmp_path, zone, sshd, inner, tmp_path / "client_key")
+        prober, state, source = probed_from(where, job, inner)
     assert state is PortState.OPEN and source is not None and source.startswith("198.18.202.2:")
+
+
+def test_ssh_vantage_jump_host_never_asks_either(tmp_path: Path, zone: Namespace, sshd: Sshd,
+                                                 locked_key: tuple[Path, Path]) -> None:
+    """ssh runs the jump's ssh with -F but not -o: BatchMode reaches it through the vantage's config file."""
+    locked, asked = locked_key
+    with Namespace() as inner:
+        where, job = jump_to_inner(tmp_path, zone, sshd, inner, locked)
+        stopped_with(*run([job], where, name="vantage agent"), job, r"^the vantage agent \(ssh=inner//.*\) did not start: ")
+    assert not asked.exists()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pytest_activate_ports.where import check_where, gateway_spec, shown_where
+from pytest_activate_ports.where import check_where, gateway_spec, shown_where, ssh_config
 
 
 @pytest.mark.parametrize("where", [
@@ -71,3 +73,18 @@ def test_where_ssh_never_prompts_and_connects_within_the_timeout(where: str, tim
 
 def test_where_ssh_writes_its_messages_where_they_can_be_read_back() -> None:
     assert gateway_spec("ssh=host", 2.5, "/tmp/ssh.log") == "ssh=-o BatchMode=yes -o ConnectTimeout=3 -E /tmp/ssh.log host"
+
+
+def test_where_ssh_reads_the_vantage_config_instead_of_the_given_one() -> None:
+    assert gateway_spec("ssh=h//ssh_config=mine//python=python3", 1, config="/tmp/v/config") == \
+        "ssh=-o BatchMode=yes -o ConnectTimeout=1 h//python=python3//ssh_config=/tmp/v/config"
+    assert gateway_spec("ssh=h", 1, config="/tmp/v/config") == "ssh=-o BatchMode=yes -o ConnectTimeout=1 h//ssh_config=/tmp/v/config"
+
+
+@pytest.mark.parametrize(("where", "included"), [
+    ("ssh=h", ['"~/.ssh/config"', '"/etc/ssh/ssh_config"']),  # what ssh reads without -F
+    ("ssh=h//ssh_config=/etc/my ssh/config", ['"/etc/my ssh/config"']),
+    ("ssh=h//ssh_config=cfg", [f'"{Path.cwd() / "cfg"}"']),  # an Include would read a relative path from ~/.ssh
+])
+def test_where_ssh_config_puts_batchmode_before_the_users_own(where: str, included: list[str]) -> None:
+    assert ssh_config(where, 2.2).splitlines() == ["BatchMode yes", "ConnectTimeout 3", *(f"Include {p}" for p in included)]
