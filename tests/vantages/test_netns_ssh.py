@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -143,15 +144,19 @@ def test_ssh_vantage_never_asks_for_a_passphrase(tmp_path: Path, zone: Namespace
     assert not asked.exists()
 
 
-def test_ssh_vantage_refused(tmp_path: Path, refused_port: int) -> None:
-    """No root needed: ssh to a loopback port that refuses."""
+@pytest.mark.parametrize(("fixture", "cause"), [("refused_port", "Connection refused"),
+                                              ("filtered_port", "Connection timed out")], ids=["refused", "unreachable"])
+def test_ssh_vantage_refused_or_unreachable(tmp_path: Path, request: pytest.FixtureRequest, fixture: str, cause: str) -> None:
+    """No root needed: ssh to a loopback port that refuses, or that drops (ConnectTimeout from the timeout, 1 s)."""
     if shutil.which("ssh") is None:
         pytest.skip("needs ssh (Debian package openssh-client)")
-    jobs = job_to(tmp_path, "127.0.0.1", refused_port)
-    where = f"ssh=-p {refused_port} 127.0.0.1//python=python3"
-    stopped_with(*run(jobs, where, name="vantage agent"), jobs[0],
-                 rf"^the vantage agent \({where}\) did not start: ssh: connect to host 127.0.0.1 port {refused_port}: "
-                 "Connection refused$")
+    port = request.getfixturevalue(fixture)
+    jobs = job_to(tmp_path, "127.0.0.1", port)
+    where = f"ssh=-p {port} 127.0.0.1//python=python3"
+    prober, outcomes = run(jobs, where, name="vantage agent")
+    assert outcomes.settle(jobs[0].key, time.monotonic() + 60)  # without ConnectTimeout: the kernel's 2 minutes
+    stopped_with(prober, outcomes, jobs[0],
+                 rf"^the vantage agent \({where}\) did not start: ssh: connect to host 127.0.0.1 port {port}: {cause}$")
 
 
 def jump_to_inner(tmp_path: Path, zone: Namespace, sshd: Sshd, inner: Namespace, jump_key: Path) -> tuple[str, Job]:
