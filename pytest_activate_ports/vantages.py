@@ -159,6 +159,8 @@ class ProcessProber:
             self._group.terminate(timeout=CLOSE_GRACE)
             return
         self.facts = {str(k): str(v) for k, v in facts.items()}
+        if self._ssh is not None:  # ssh (and a jump's) has read its config; its log is read on a failed start only
+            shutil.rmtree(self._ssh, ignore_errors=True)  # so nothing is left in /tmp even if pytest is killed
         with self._lock:
             self._heard = time.monotonic()
             if self._stopped is None:

@@ -17,12 +17,19 @@ def children(parent: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             ppid = int(stat.read_text().rpartition(")")[2].split()[1])
-            command = (stat.parent / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError, IndexError):  # gone while we looked
             continue
-        if ppid == parent and BOOTSTRAP in command:
+        if ppid == parent and is_gateway(int(stat.parent.name)):
             found.append(int(stat.parent.name))
     return found
+
+
+def is_gateway(pid: int) -> bool:
+    """True when ``pid`` runs execnet's bootstrap (a prober, here or behind sshd)."""
+    try:
+        return BOOTSTRAP in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:  # gone
+        return False
 
 
 def gone(pid: int, within: float = 15.0) -> bool:

@@ -9,6 +9,7 @@ namespace afterwards; namespaces and everything in them are removed.
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,17 +24,18 @@ from pytest_activate_ports.vantages import ProcessProber
 
 from ..netns import Namespace, require_netns
 from ..test_prober_process import jobs_for, run, stopped_with
+from .processes import gone, is_gateway, wait_until
 from .sshd import Sshd, client_config, keypair, require_sshd
 
 SSHD_ADDRESS, TARGET = "198.18.201.1", "198.18.201.2"
 # Accepts and closes every connection; says its port once it listens.
 LISTEN = ("import socket, sys; s = socket.create_server((sys.argv[1], 0)); print(s.getsockname()[1], flush=True)\n"
-          "while True: s.accept()[0].close()")
+          "held = []\nwhile True: c = s.accept()[0]; held.append(c) if sys.argv[2] == 'hold' else c.close()")
 
 
-def listen(namespace: Namespace, address: str) -> int:
-    """A listener inside ``namespace`` on ``address``; its port."""
-    process = namespace.spawn(sys.executable, "-c", LISTEN, address)
+def listen(namespace: Namespace, address: str, hold: bool = False) -> int:
+    """A listener inside ``namespace`` on ``address`` (with ``hold``, silent on every connection it keeps); its port."""
+    process = namespace.spawn(sys.executable, "-c", LISTEN, address, "hold" if hold else "close")
     assert process.stdout is not None
     return int(process.stdout.readline())
 
@@ -190,3 +192,29 @@ def test_ssh_vantage_jump_host_never_asks_either(tmp_path: Path, zone: Namespace
         where, job = jump_to_inner(tmp_path, zone, sshd, inner, locked)
         stopped_with(*run([job], where, name="vantage agent"), job, r"^the vantage agent \(ssh=inner//.*\) did not start: ")
     assert not asked.exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_plugin_interrupted_leaves_nothing_on_the_ssh_vantage(pytester: pytest.Pytester, tmp_path: Path, zone: Namespace,
+                                                               sshd: Sshd, signum: int) -> None:
+    """A run whose ssh probe waits on a silent port is interrupted: the prober behind sshd is gone too.
+
+    Even after a SIGKILL of pytest (nothing closes anything): ssh dies with it, sshd ends the session, the
+    prober's channel ends.
+    """
+    port = listen(zone, TARGET, hold=True)
+    spec = pytester.makefile(".yaml", spec=f"version: 1\nhosts: {{h: {{address: {TARGET}}}}}\nrules: [{{id: one, "
+                                          f"from: internet, to: h, port: {port}, expect: required, probe: ssh}}]\n")
+    where = ssh_vantage(tmp_path, sshd, tmp_path / "client_key")
+    with subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--activate-spec", str(spec),
+                           f"--activate-vantage=internet={where}", "--activate-timeout", "60"],
+                          cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as run_:
+        try:
+            wait_until(lambda: any(is_gateway(pid) for pid in zone.pids()), within=60)
+            [remote] = [pid for pid in zone.pids() if is_gateway(pid)]
+            run_.send_signal(signum)
+            output, _ = run_.communicate(timeout=60)
+            assert gone(remote), output
+            assert "KeyboardInterrupt" in output or signum == signal.SIGKILL, output
+        finally:
+            run_.kill()
