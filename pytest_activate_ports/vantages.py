@@ -197,10 +197,14 @@ class ProcessProber:
     def _watch(self) -> None:
         """Gives up on a start that takes longer than its bound, and on a prober that stops answering."""
         stall = stalled_after(self._timeout)
+        last = time.monotonic()
         while not self._ended.wait(HEARTBEAT / 2):
             now = time.monotonic()
             with self._lock:
+                if now - last > 2 * HEARTBEAT:  # this side was asleep (Ctrl-Z, a starved machine): the silence was ours,
+                    self._heard = max(self._heard, now)  # and the prober's answers may still be waiting to be read
                 up, outstanding, silent = self._channel is not None, bool(self._jobs), now - self._heard
+            last = now
             if not up and now - self._started > self._start_bound:
                 self._stop(self._say(f"did not start within {self._start_bound:g} s"))
                 self._abort_start()

@@ -180,3 +180,44 @@ def test_plugin_interrupted_leaves_no_prober_behind(pytester: pytest.Pytester, f
             assert "KeyboardInterrupt" in output, output
         finally:
             run.kill()
+
+
+SUSPENDED = """
+import sys, time
+from pathlib import Path
+from pytest_activate_ports.checks import plan
+from pytest_activate_ports.outcomes import Outcomes, ProbingStopped
+from pytest_activate_ports.probing import job_of
+from pytest_activate_ports.spec import load_spec
+from pytest_activate_ports.vantages import ProcessProber
+
+outcomes = Outcomes()
+prober = ProcessProber(1.0, 8, 8, outcomes)
+prober.start()
+jobs = [job_of(check, key) for key, check in enumerate(plan(load_spec(Path(sys.argv[1])), "internet").checks)]
+prober.submit(jobs)
+while "pid" not in prober.facts:
+    time.sleep(0.01)
+print("up", flush=True)
+try:
+    print(outcomes.wait(jobs[0]).results[0].state.value, flush=True)
+except ProbingStopped as exc:
+    print(exc, flush=True)
+prober.close()
+"""
+
+
+def test_vantage_outlives_a_suspended_pytest(tmp_path: Path, filtered_port: int) -> None:
+    """Ctrl-Z, then fg: the silence was this side's (every thread stopped), not the prober's; its answers are waiting."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(one_rule(filtered_port, "forbidden"))
+    with subprocess.Popen([sys.executable, "-c", SUSPENDED, str(spec)], stdout=subprocess.PIPE, text=True) as controller:
+        try:
+            assert controller.stdout is not None
+            assert controller.stdout.readline() == "up\n"
+            controller.send_signal(signal.SIGSTOP)
+            time.sleep(8)  # longer than the 6 s of silence that stop a prober with a check out (timeout 1 s)
+            controller.send_signal(signal.SIGCONT)
+            assert controller.stdout.readline() == "filtered\n"
+        finally:
+            controller.kill()
