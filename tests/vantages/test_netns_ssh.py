@@ -161,25 +161,30 @@ def test_ssh_vantage_refused_or_unreachable(tmp_path: Path, request: pytest.Fixt
                  rf"^the vantage agent \({where}\) did not start: ssh: connect to host 127.0.0.1 port {port}: {cause}$")
 
 
-def jump_to_inner(tmp_path: Path, zone: Namespace, sshd: Sshd, inner: Namespace, jump_key: Path) -> tuple[str, Job]:
+def jump_to_inner(tmp_path: Path, zone: Namespace, sshd: Sshd, inner: Namespace, jump_key: Path,
+                  option: bool = False) -> tuple[str, Job]:
     """WHERE for an sshd in ``inner``, reachable only through ``sshd`` (ProxyJump), and a job to a listener there.
 
-    The config sets no BatchMode: keeping the jump from prompting is the vantage's job.
+    The jump is the config's ``ProxyJump``, or with ``option`` WHERE's ``ssh=-J jump ...``. The config sets
+    no BatchMode: keeping the jump from prompting is the vantage's job.
     """
     zone.link(inner, "198.18.202.1/24", "198.18.202.2/24")
     target = Sshd(inner, "198.18.202.2", tmp_path / "inner-sshd", tmp_path / "client_key")
     [job] = job_to(tmp_path, "198.18.202.2", listen(inner, "198.18.202.2"))
+    alias = "198.18.202.2" if option else "inner"
     config = client_config(tmp_path, {"jump": [f"IdentityFile {jump_key}", sshd.reach()],
-                                      "inner": [f"IdentityFile {tmp_path / 'client_key'}", "HostName 198.18.202.2",
-                                                "ProxyJump jump"]},
-                           sshd.known_host("jump") + target.known_host("inner"))
-    return f"ssh=inner//ssh_config={config}//python=python3 -I -S", job
+                                      alias: [f"IdentityFile {tmp_path / 'client_key'}", "HostName 198.18.202.2",
+                                              *([] if option else ["ProxyJump jump"])]},
+                           sshd.known_host("jump") + target.known_host(alias))
+    host = "-J jump 198.18.202.2" if option else "inner"
+    return f"ssh={host}//ssh_config={config}//python=python3 -I -S", job
 
 
-def test_ssh_vantage_through_a_jump_host(tmp_path: Path, zone: Namespace, sshd: Sshd) -> None:
-    """ProxyJump from the user's ssh config: the target's sshd is reachable only from the jump host's namespace."""
+@pytest.mark.parametrize("option", [False, True], ids=["ProxyJump", "-J"])
+def test_ssh_vantage_through_a_jump_host(tmp_path: Path, zone: Namespace, sshd: Sshd, option: bool) -> None:
+    """ProxyJump (the ssh config's, or -J in WHERE): the target's sshd is reachable only from the jump host's namespace."""
     with Namespace() as inner:
-        where, job = jump_to_inner(tmp_path, zone, sshd, inner, tmp_path / "client_key")
+        where, job = jump_to_inner(tmp_path, zone, sshd, inner, tmp_path / "client_key", option)
         prober, state, source = probed_from(where, job, inner)
     assert state is PortState.OPEN and source is not None and source.startswith("198.18.202.2:")
 
