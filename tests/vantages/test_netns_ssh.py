@@ -215,7 +215,8 @@ def test_plugin_interrupted_leaves_nothing_on_the_ssh_vantage(pytester: pytest.P
                            f"--activate-vantage=internet={where}", "--activate-timeout", "60"],
                           cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as run_:
         try:
-            wait_until(lambda: any(is_gateway(pid) for pid in zone.pids()), within=60)
+            # mid-run: the ssh probe's connection is open (waiting for a banner that never comes)
+            wait_until(lambda: f"{TARGET}:{port}" in zone.run("ss", "-Htn").stdout, within=60)
             [remote] = [pid for pid in zone.pids() if is_gateway(pid)]
             run_.send_signal(signum)
             output, _ = run_.communicate(timeout=60)
