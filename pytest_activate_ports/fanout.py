@@ -43,6 +43,12 @@ class Fanout:
         self._keys = itertools.count(-1, -1)  # part keys: negative, never a check's
         self._probers = [make(index, Parts(self, index)) for index in range(count)]
 
+    @property
+    def facts(self) -> dict[str, str]:
+        """The first prober's facts (hostname, Python): they share this machine and this Python."""
+        facts: dict[str, str] = getattr(self._probers[0], "facts", {})
+        return facts
+
     def start(self) -> None:
         for prober in self._probers:
             prober.start()

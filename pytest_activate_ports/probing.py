@@ -137,10 +137,11 @@ class Probing:
             runner.submit(share)
 
     def facts(self, role: str | None) -> dict[str, str]:
-        """What is known of ``role``'s vantage: its hostname and Python (this process's for a thread), once up."""
-        facts = dict(getattr(self._runners.get(role), "facts", None) or LOCAL_FACTS)
-        facts.pop("pid", None)
-        return facts
+        """What is known of ``role``'s vantage: its hostname and Python once its prober is up (a thread: this process's)."""
+        facts = getattr(self._runners.get(role), "facts", None)
+        known = dict(LOCAL_FACTS if facts is None else facts)  # a prober that never came up: nothing is known
+        known.pop("pid", None)
+        return known
 
     def probed(self, check: Check) -> bool:
         """True when ``check`` is one of this session's probed checks."""

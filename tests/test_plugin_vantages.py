@@ -98,6 +98,8 @@ def test_plugin_vantage_that_cannot_start_errors_its_checks_only(pytester: pytes
     assert sum(reason in line for line in result.outlines) == 3, result.outlines
     records = json.loads((pytester.path / "all.json").read_text())["records"]
     assert {r["outcome"] for r in records if r["role"] == "agent"} == {"error"}
+    # A vantage that never came up has no hostname or Python to show: not this machine's.
+    assert [r["vantage"] for r in records if r["role"] == "agent"] == [{"where": missing}] * 3
 
 
 def test_plugin_vantages_leave_credentials_out_of_output_and_evidence(pytester: pytest.Pytester, write_spec: SpecWriter,
