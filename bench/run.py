@@ -167,7 +167,8 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())  # other work on the machine shows up as noise
     info: dict[str, object] = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
                                **report.machine(snapshot_package(work)), "load average at start": load,
-                               "lab": "1 client ns, 1 switch ns (bridge), 1 target ns with all host addresses, 198.18.0.0/15"}
+                               "lab": "1 client ns, 1 switch ns (bridge), 1 target ns with all host addresses"
+                                       + (", 1 sweep target ns" if args.sweep_hosts else "") + ", 198.18.0.0/15"}
     if os.getloadavg()[0] > (os.cpu_count() or 1) / 2:
         print(f"warning: load average {load} on {os.cpu_count()} CPUs: other work will add noise to the timings", flush=True)
     problem = evidence_problem(specs.write_port_spec(sizes[0], work / "probe" / "spec.yaml"), work)
