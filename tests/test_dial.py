@@ -104,5 +104,7 @@ def test_dial_records_the_source_only_of_attempts_that_are_kept(listener: Listen
     forbidden = Job(0, "lo", "127.0.0.1", (listener.port, refused_port), {}, tcp, frozenset({PortState.OPEN}))
     assert dialled(forbidden, listener.port).source is not None  # offends: kept in full
     assert dialled(forbidden, refused_port).source is None  # counted only
+    required = Job(0, "lo", "127.0.0.1", (listener.port,), {}, tcp, frozenset({PortState.FILTERED}))
+    assert dialled(required, listener.port).source is None  # an open port keeps a required range: counted only
     single = Job(0, "lo", "127.0.0.1", (refused_port,), {}, tcp)
     assert dialled(single, refused_port).source is not None  # a single port keeps every attempt

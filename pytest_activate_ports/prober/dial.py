@@ -133,9 +133,18 @@ class Dial:
             return self._close(state, detail, error)
         return self._opened()
 
+    def _keeps(self, state: PortState) -> bool:
+        """Whether an attempt ending in ``state`` is kept in full: a range keeps only its offending ones.
+
+        The others are counted, so they need not ask the kernel for their source address.
+        """
+        offends = self.job.offends
+        return offends is None or state in offends
+
     def _opened(self) -> ProbeResult | None:
         assert self.sock is not None
-        self.source = _sockname(self.sock)
+        if self._keeps(PortState.OPEN):
+            self.source = _sockname(self.sock)
         job = self.job
         probe = job.probe
         if not probe.talks:
@@ -159,9 +168,7 @@ class Dial:
         """The result, with the socket (if still ours) closed and no longer watched."""
         sock, self.sock = self.sock, None
         if sock is not None:
-            offends = self.job.offends
-            # The source address is evidence of an attempt that is kept; a range keeps only its offending ones.
-            if self.source is None and state is not PortState.ERROR and (offends is None or state in offends):
+            if self.source is None and state is not PortState.ERROR and self._keeps(state):
                 self.source = _sockname(sock)
             if self.timer is not None:
                 self.reactor.forget(sock)

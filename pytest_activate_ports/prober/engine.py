@@ -92,6 +92,7 @@ class Engine:
         self._filling = False
         self._reactor = Reactor()
         self._resolver = Resolver(self._reactor, timeout)
+        self._addresses: dict[str, list[Address]] = {}  # names resolved, kept for the session as the resolver does
         self._speaker: Speaker | None = None  # started when the first probe talks
         self._thread: threading.Thread | None = None
 
@@ -175,7 +176,11 @@ class Engine:
             if not queue or self._busy[key] >= self.per_host:
                 del self._ready_hosts[key]
             attempts = _Port(job, port)
-            self._resolver.resolve(job.address, partial(self._resolved, attempts))
+            known = self._addresses.get(job.address)
+            if known is not None:  # every port after a host's first: no lookup, no callback
+                self._resolved(attempts, known)
+            else:
+                self._resolver.resolve(job.address, partial(self._resolved, attempts))
 
     def _resolved(self, attempts: _Port, answer: Answer) -> None:
         """Probe the port on every address the host's name resolves to.
@@ -188,6 +193,7 @@ class Engine:
             self._port_done(attempts, [unresolvable(job.address, attempts.port, job.dial_port(attempts.port), answer,
                                                     attempts.started)])
             return
+        self._addresses[attempts.job.address] = answer
         attempts.addresses.extend(answer)
         self._next_address(attempts)
 
