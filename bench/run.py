@@ -199,6 +199,7 @@ def bench(args: argparse.Namespace, lab: Lab, work: Path) -> int:
                       slug="sweep")
         spec = specs.write_sweep_spec(sweep, work / "sweep" / "spec.yaml")
         jobs = [runners.plugin_sweep(spec, sweep, args.sweep_timeout, args.sweep_in_flight),
+                runners.plugin_sweep(spec, sweep, args.sweep_timeout, args.sweep_in_flight, probers=1),
                 runners.nmap_sweep(sweep, args.sweep_timeout, args.sweep_in_flight)]
         swept.notes.append(f"both tools: fixed {args.sweep_timeout:g} s timeout per connect, {args.sweep_in_flight} connects "
                            "in flight (plugin --activate-concurrency and --activate-host-concurrency, nmap --min-parallelism)")

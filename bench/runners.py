@@ -154,14 +154,16 @@ def _ports(runs: str) -> list[int]:
     return ports
 
 
-def plugin_sweep(spec: Path, sweep: Sweep, timeout: float, in_flight: int) -> Job:
+def plugin_sweep(spec: Path, sweep: Sweep, timeout: float, in_flight: int, probers: int | None = None) -> Job:
     """The plugin on the sweep: JUnit and evidence, judged by the ports each failure names.
 
-    ``in_flight`` connects at once in all, and as many on one host (nmap has no per-host limit either).
+    ``in_flight`` connects at once in all, and as many on one host (nmap has no per-host limit either);
+    ``probers`` pins ``--activate-probers`` (default: auto, one prober process per core for a sweep).
     """
     def command(out: Path) -> list[str]:
         return [*PYTEST, *PLUGIN, "--activate-spec", str(spec), "--activate-role", ROLE, "--activate-timeout", f"{timeout:g}",
                 "--activate-concurrency", str(in_flight), "--activate-host-concurrency", str(in_flight),
+                *(("--activate-probers", str(probers)) if probers else ()),
                 f"--junitxml={out / 'junit.xml'}", f"--activate-evidence={out / 'evidence.json'}", "-q"]
 
     def verify(out: Path, raw: Raw) -> Verdict:
@@ -169,7 +171,8 @@ def plugin_sweep(spec: Path, sweep: Sweep, timeout: float, in_flight: int) -> Jo
         if junit.summary != f"{sweep.hosts} failure":
             return Verdict(False, f"JUnit: {junit.summary}")
         return sweep_verdict(out, sweep)
-    return Job("plugin", command, verify, expected_accepts=sweep.hosts * len(sweep_ports("open")))
+    name = "plugin" if probers is None else f"plugin, {probers} prober process{'es' if probers > 1 else ''}"
+    return Job(name, command, verify, expected_accepts=sweep.hosts * len(sweep_ports("open")))
 
 
 def nmap_sweep(sweep: Sweep, timeout: float, in_flight: int) -> Job:
