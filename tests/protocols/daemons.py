@@ -125,11 +125,16 @@ def run_as(owner: str | None) -> dict[str, object]:
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
+# A daemon outlives nothing that started it: SIGKILL when the starting thread's process dies (an xdist worker
+# ended by -x, a killed pytest), where no teardown runs. setpriv (util-linux) sets it across the exec.
+ORPHAN_GUARD = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+
+
 def spawn(daemon: Daemon, command: list[str], owner: str | None = None, env: dict[str, str] | None = None,
           log: str = "daemon.log") -> subprocess.Popen[bytes]:
-    """Start ``command`` in its own process group with output to a log in the work directory."""
+    """Start ``command`` in its own process group with output to a log in the work directory, killed if we die."""
     with open(daemon.workdir / log, "ab") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        process = subprocess.Popen([*ORPHAN_GUARD, *command], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    cwd=daemon.workdir, env={**os.environ, "HOME": str(daemon.workdir), **(env or {})},
                                    start_new_session=True, **run_as(owner))  # type: ignore[call-overload]
     daemon.processes.append(process)
