@@ -97,7 +97,7 @@ class PortCheckItem(pytest.Item):
             raise CheckError(str(exc)) from None
         finally:
             run = self.config.stash[RUN]
-            self.vantage = {"where": run.shown.get(self.check.role or "", "local"), **probing.facts(self.check.role)}
+            self.vantage = probing.vantage(self.check.role, run.shown.get(self.check.role or "", "local"))
         self.verdict = self._redacted(judge(self.check, self.outcome))
         if self.verdict.outcome is Outcome.ERROR:
             raise CheckError(self.verdict.message)

@@ -53,7 +53,7 @@ def probers_for(choice: int | None, checks: Sequence[Check]) -> int:
     """How many local prober processes ``checks`` get for ``--activate-probers choice`` (None: auto)."""
     if choice is not None:
         return choice
-    return os.cpu_count() or 1 if any(len(check.ports) >= SWEEP_FROM for check in checks) else 1
+    return (os.cpu_count() or 1) if any(len(check.ports) >= SWEEP_FROM for check in checks) else 1
 
 
 def job_of(check: Check, key: int) -> Job:
@@ -84,6 +84,7 @@ class Probing:
             by_role.setdefault(check.role, []).append(check)
         self._runners: dict[str | None, Runner] = {role: self._runner(role, share) for role, share in by_role.items()}
         self._started: set[str | None] = set()
+        self._vantages: dict[str | None, dict[str, str]] = {}  # role -> its vantage's facts, once known
         self._group_of: dict[int, list[Job]] | None = None  # job key -> the jobs of its group, when on demand
         self._submitted: set[int] = set()
         if workers:
@@ -97,23 +98,23 @@ class Probing:
     def _runner(self, role: str | None, checks: Sequence[Check]) -> Runner:
         """The prober for ``role``'s ``checks``: a thread or process(es) here, or a vantage's behind a gateway."""
         settings, where = self._settings, self._where.get(role or "", "local")
-        count = probers_for(settings.probers, checks) if where == "local" else 1
-        if where == "local" and count == 1 and prober_for(settings.prober, checks) == "thread":
-            return Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+        if where != "local":
+            return self._process(self.outcomes, settings.per_host, where=where, name=f"vantage {role}")
+        count = probers_for(settings.probers, checks)
+        if count > 1:
+            from .fanout import Fanout
+
+            return Fanout(lambda index, parts: self._process(parts, max(1, settings.per_host // count),
+                                                             name=f"prober {index + 1} of {count}"), count, self.outcomes)
+        if prober_for(settings.prober, checks) == "process":
+            return self._process(self.outcomes, settings.per_host)
+        return Engine([], settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
+
+    def _process(self, sink: Sink, per_host: int, where: str | None = None, name: str = "prober") -> Runner:
+        """A prober process reporting to ``sink``, behind the gateway ``where`` (default: this Python)."""
         from .vantages import ProcessProber  # execnet costs ~30 ms to import: only when a process is wanted
 
-        if where != "local":
-            return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes,
-                                 where=where, name=f"vantage {role}")
-        if count == 1:
-            return ProcessProber(settings.timeout, settings.concurrency, settings.per_host, self.outcomes)
-        from .fanout import Fanout
-
-        def make(index: int, parts: Sink) -> Runner:
-            return ProcessProber(settings.timeout, settings.concurrency, max(1, settings.per_host // count), parts,
-                                 name=f"prober {index + 1} of {count}")
-
-        return Fanout(make, count, self.outcomes)
+        return ProcessProber(self._settings.timeout, self._settings.concurrency, per_host, sink, where=where, name=name)
 
     def start(self) -> None:
         """Start probing: every job now, or (on demand) nothing until an item asks."""
@@ -136,11 +137,19 @@ class Probing:
                 runner.start()
             runner.submit(share)
 
-    def facts(self, role: str | None) -> dict[str, str]:
-        """What is known of ``role``'s vantage: its hostname and Python once its prober is up (a thread: this process's)."""
-        facts = getattr(self._runners.get(role), "facts", None)
-        known = dict(LOCAL_FACTS if facts is None else facts)  # a prober that never came up: nothing is known
-        known.pop("pid", None)
+    def vantage(self, role: str | None, where: str) -> dict[str, str]:
+        """``role``'s vantage as evidence shows it: ``where`` (as shown), and once its prober is up its hostname and Python.
+
+        A thread's vantage is this process. A prober that never came up has
+        nothing known. Once known, one dict serves every item of the vantage.
+        """
+        known = self._vantages.get(role)
+        if known is None:
+            facts = getattr(self._runners.get(role), "facts", None)
+            known = {"where": where, **(LOCAL_FACTS if facts is None else facts)}
+            known.pop("pid", None)
+            if facts is None or facts:
+                self._vantages[role] = known
         return known
 
     def probed(self, check: Check) -> bool:
