@@ -30,6 +30,7 @@ class ActivateRun:
         self.role: str | None = settings.role
         self.vantages: dict[str, str] = {}  # role -> WHERE of each vantage; empty: one local vantage, `role`
         self.shown: dict[str, str] = {}  # role -> WHERE as output and evidence show it: credentials removed
+        self._seen: dict[tuple[str, str], str] = {}  # (host, role) -> its address from that vantage (NAME@ROLE=ADDR)
         self.probing: Probing | None = None  # while the run loop runs: the checks' jobs and their engine
 
     def load(self, path: Path) -> None:
@@ -61,24 +62,26 @@ class ActivateRun:
         A host may have another address from another vantage (a load balancer's
         public name from the internet, its private one from the pods).
         """
-        seen = {tuple(key.split("@", 1)): address for key, address in self.settings.hosts.items() if "@" in key}
+        seen = self._seen
         if not seen:
             return planned
-        known = {r for s in self.specs.values() for r in s.roles}
-        for name, role in seen:
-            if role not in known:
-                raise pytest.UsageError(f"--activate-host {name}@{role}: unknown role {role!r}{did_you_mean(role, known)}; "
-                                        f"{one_of(known)}")
         checks = tuple(dataclasses.replace(check, host=dataclasses.replace(check.host, address=bare_address(seen[key])))
                        if (key := (check.host.name, check.role or "")) in seen else check for check in planned.checks)
         return dataclasses.replace(planned, checks=checks)
 
     def _override(self) -> None:
         hosts = {name for spec in self.specs.values() for name in spec.hosts}
-        for key in self.settings.hosts:
-            name = key.split("@", 1)[0]
+        roles = {r for spec in self.specs.values() for r in spec.roles}
+        self._seen = {}
+        for key, address in self.settings.hosts.items():
+            name, scoped, role = key.partition("@")
             if self.specs and name not in hosts:
                 raise pytest.UsageError(f"--activate-host: unknown host {name!r}{did_you_mean(name, hosts)}; {one_of(hosts)}")
+            if scoped and self.specs and role not in roles:
+                raise pytest.UsageError(f"--activate-host {name}@{role}: unknown role {role!r}{did_you_mean(role, roles)}; "
+                                        f"{one_of(roles)}")
+            if scoped:
+                self._seen[name, role] = address
         features = {name for spec in self.specs.values() for name in spec.features}
         for name in self.settings.features:
             if self.specs and name not in features:
