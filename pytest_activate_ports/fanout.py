@@ -71,10 +71,11 @@ class Fanout:
                     continue
                 ports = tuple(job.ports)
                 size = -(-len(ports) // count)
-                self._remaining[job.key] = count
+                cuts = range(0, len(ports), size)  # never an empty part: one would never finish
+                self._remaining[job.key] = len(cuts)
                 self._pending[job.key] = []
-                for index in range(count):
-                    part = Job(next(self._keys), job.host, job.address, ports[index * size:(index + 1) * size],
+                for index, start in enumerate(cuts):
+                    part = Job(next(self._keys), job.host, job.address, ports[start:start + size],
                                job.port_map, job.probe, job.offends)
                     self._parts_of[part.key] = job
                     self._holders.setdefault(host, set()).add(index)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -77,7 +78,7 @@ def range_job(key: int, first: int, count: int) -> Job:
     return Job(key, "h", FREE, tuple(range(first, first + count)), {}, tcp(), forbidden)
 
 
-@pytest.mark.parametrize("count", [1, 2, 3])
+@pytest.mark.parametrize("count", [1, 2, 3, 7])  # 7: 600 ports in parts of 86, the last one 84
 def test_fanout_range_parts_merge_into_the_summary_one_prober_makes(open_ports: list[int], count: int) -> None:
     outcomes = Outcomes()
     prober = fanout(count, outcomes)
@@ -169,3 +170,16 @@ def test_plugin_probers_must_be_a_whole_number(pytester: pytest.Pytester, write_
     result = pytester.runpytest_subprocess("--activate-spec", str(spec), "--activate-probers", "two")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--activate-probers must be a whole number, not 'two'" in result.stderr.str()
+
+
+def test_fanout_more_probers_than_parts_leaves_none_waiting(open_ports: list[int]) -> None:
+    outcomes = Outcomes()
+    prober = fanout(30, outcomes, per_host=30)  # 256 ports in parts of 9 make 29 parts for 30 probers
+    job = range_job(1, open_ports[0] + 1, SPLIT_FROM)  # between the first and the middle listener: all refuse
+    try:
+        prober.submit([job])
+        finished = outcomes.settle(job.key, time.monotonic() + 30)  # an empty 30th part would never finish
+        summary = outcomes.wait(job).results if finished else None
+    finally:
+        prober.close()
+    assert finished and isinstance(summary, RangeSummary) and summary.counts == {PortState.REFUSED: SPLIT_FROM}
